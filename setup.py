@@ -1,0 +1,35 @@
+"""ament_python package: console scripts plus launch/config data for share/."""
+
+from glob import glob
+import os
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'treeaspp_depth_ros'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(include=[PACKAGE, PACKAGE + '.*', 'training', 'training.*']),
+    package_data={'training': ['configs/*.yaml']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', [os.path.join('resource', PACKAGE)]),
+        (os.path.join('share', PACKAGE), ['package.xml']),
+        (os.path.join('share', PACKAGE, 'launch'), glob('launch/*.launch.py')),
+        (os.path.join('share', PACKAGE, 'config'), glob('config/*.yaml')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=False,
+    maintainer='treeaspp_depth_ros maintainers',
+    maintainer_email='maintainers@treeaspp-depth.dev',
+    description='Tree-shaped ASPP self-supervised monocular depth for ROS 2',
+    license='BSD-3-Clause',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'treeaspp-depth = treeaspp_depth_ros.cli:main',
+            'depth_node = treeaspp_depth_ros.node.depth_node:main',
+            'depth_lifecycle_node = treeaspp_depth_ros.node.depth_node:lifecycle_main',
+        ],
+    },
+)

@@ -1,0 +1,150 @@
+"""This project's checkpoint format: one `torch.save`d dict of plain types and tensors.
+
+Loadable with ``torch.load(weights_only=True)`` (no pickled classes), written atomically so an
+interrupted save never destroys the previous checkpoint.
+"""
+
+import os
+from pathlib import Path
+import tempfile
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+
+from .model import build_depth_net, DepthNet, PoseNet, VARIANTS
+
+FORMAT = 'treeaspp_depth_ros/1'
+PathLike = Union[str, Path]
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used, with a message saying why and what to do."""
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> None:
+    """`torch.save` to a temporary file in the same folder, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    # DDP / torch.compile wrappers keep the real module in `.module` / `._orig_mod`.
+    for attribute in ('module', '_orig_mod'):
+        module = getattr(module, attribute, module)
+    return module
+
+
+def make_checkpoint(depth_net: DepthNet, pose_net: Optional[PoseNet] = None,
+                    **extra: Any) -> Dict[str, Any]:
+    """Assemble the checkpoint dict (state dicts on CPU, so it loads on any machine)."""
+    depth_net = _unwrap(depth_net)
+    ckpt: Dict[str, Any] = {
+        'format': FORMAT,
+        'variant': depth_net.variant,
+        'model_config': dict(depth_net.config),
+        'depth_net': {k: v.detach().cpu() for k, v in depth_net.state_dict().items()},
+    }
+    if pose_net is not None:
+        ckpt['pose_net'] = {k: v.detach().cpu() for k, v in _unwrap(pose_net).state_dict().items()}
+    ckpt.update(extra)
+    return ckpt
+
+
+def save_checkpoint(path: PathLike, depth_net: DepthNet, pose_net: Optional[PoseNet] = None,
+                    **extra: Any) -> Path:
+    """Write a checkpoint atomically; `extra` (config, metrics, epoch, ...) is stored as is."""
+    atomic_torch_save(make_checkpoint(depth_net, pose_net, **extra), path)
+    return Path(path)
+
+
+def load_checkpoint(path: PathLike) -> Dict[str, Any]:
+    """Read and validate a checkpoint of this project's format."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'weights file not found: {path}')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:  # noqa: B902 - torch raises many types for corrupt files
+        raise CheckpointError(
+            f'cannot read {path}: not a readable PyTorch checkpoint (truncated or corrupt?): '
+            f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get('format') != FORMAT:
+        hint = ''
+        if isinstance(ckpt, dict) and 'state_dict' in ckpt:
+            hint = (' It looks like an SC-SfMLearner / sc_depth_pl checkpoint: import it with '
+                    '`treeaspp-depth convert-checkpoint --from sc-sfmlearner|sc-depth-pl IN OUT`.')
+        raise CheckpointError(f'{path} is not a treeaspp_depth_ros checkpoint.{hint}')
+    if ckpt.get('variant') not in VARIANTS or 'depth_net' not in ckpt:
+        raise CheckpointError(f'{path}: checkpoint has no valid variant / depth_net entry')
+    return ckpt
+
+
+def _load_state(net: torch.nn.Module, state: Dict[str, torch.Tensor], what: str) -> None:
+    result = net.load_state_dict(state, strict=False)
+    problems = []
+    if result.missing_keys:
+        problems.append(f'missing keys {_abbreviate(result.missing_keys)}')
+    if result.unexpected_keys:
+        problems.append(f'unexpected keys {_abbreviate(result.unexpected_keys)}')
+    if problems:
+        raise CheckpointError(f'{what} weights do not fit the network: ' + '; '.join(problems))
+
+
+def _abbreviate(keys: Any, limit: int = 4) -> str:
+    keys = list(keys)
+    more = f' (+{len(keys) - limit} more)' if len(keys) > limit else ''
+    return ', '.join(keys[:limit]) + more
+
+
+def depth_net_from_checkpoint(ckpt: Dict[str, Any], variant: Optional[str] = None,
+                              upsample_mode: Optional[str] = None) -> DepthNet:
+    """Build the network described by a checkpoint dict and load its weights."""
+    if variant is not None and variant != ckpt['variant']:
+        raise CheckpointError(
+            f'wrong variant: the checkpoint holds a {ckpt["variant"]!r} network but '
+            f'{variant!r} was requested')
+    config = dict(ckpt.get('model_config', {'variant': ckpt['variant']}))
+    if upsample_mode is not None:
+        config['upsample_mode'] = upsample_mode
+    try:
+        net = build_depth_net(config)
+    except ValueError as error:
+        raise CheckpointError(f'invalid model_config in checkpoint: {error}') from None
+    try:
+        _load_state(net, ckpt['depth_net'], f'{ckpt["variant"]} depth-net')
+    except RuntimeError as error:  # shape mismatches
+        raise CheckpointError(f'depth-net weights do not fit the {ckpt["variant"]} network: '
+                              f'{str(error).splitlines()[-1].strip()}') from None
+    return net.eval()
+
+
+def load_depth_net(path: PathLike, device: Union[str, torch.device] = 'cpu',
+                   variant: Optional[str] = None) -> Tuple[DepthNet, Dict[str, Any]]:
+    """Load a checkpoint's depth network in eval mode on `device`."""
+    ckpt = load_checkpoint(path)
+    try:
+        net = depth_net_from_checkpoint(ckpt, variant)
+    except CheckpointError as error:
+        raise CheckpointError(f'{path}: {error}') from None
+    return net.to(device), ckpt
+
+
+def load_pose_net(ckpt: Dict[str, Any]) -> PoseNet:
+    """Pose network stored in a checkpoint dict (training checkpoints have one)."""
+    if 'pose_net' not in ckpt:
+        raise CheckpointError('checkpoint has no pose_net weights (inference-only checkpoint)')
+    net = PoseNet()
+    _load_state(net, ckpt['pose_net'], 'pose-net')
+    return net

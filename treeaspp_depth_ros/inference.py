@@ -1,0 +1,111 @@
+"""One inference path for every consumer: the ROS node, `predict`, the demo and bag evaluation.
+
+Keeping preprocessing (resize, normalisation), precision handling and the resize back to the
+camera resolution in one place is what makes offline and live evaluation agree.
+"""
+
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_depth_net
+from .layers import IMAGE_MEAN, IMAGE_STD
+from .model import DepthNet
+
+PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+DEFAULT_INPUT_SIZE = (320, 256)
+
+
+def resolve_device(device: str = 'auto') -> torch.device:
+    """`auto` picks CUDA when present; asking for CUDA without one is an error, not a fallback."""
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    resolved = torch.device(device)
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError(f'device {device!r} requested but CUDA is not available '
+                           '(use device auto or cpu)')
+    return resolved
+
+
+def check_input_size(size: Sequence[int]) -> Tuple[int, int]:
+    """Validate a (width, height) network input size: positive multiples of 32."""
+    width, height = (int(v) for v in size)
+    if width < 32 or height < 32 or width % 32 or height % 32:
+        raise ValueError(f'network input size must be multiples of 32 (>= 32), got '
+                         f'{width}x{height}')
+    return width, height
+
+
+class DepthEstimator:
+    """Turn RGB frames into depth maps (metres when a calibrated scale is known)."""
+
+    def __init__(self, weights: Union[str, Path, DepthNet], device: str = 'auto',
+                 input_size: Sequence[int] = DEFAULT_INPUT_SIZE, precision: str = 'fp32',
+                 depth_scale: Optional[float] = None) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
+        self.input_size = check_input_size(input_size)
+        self.device = resolve_device(device)
+        self.checkpoint: dict = {}
+        if isinstance(weights, DepthNet):
+            self.net = weights.eval().to(self.device)
+        else:
+            self.net, self.checkpoint = load_depth_net(weights, self.device)
+        self.variant = self.net.variant
+        stored_scale = self.checkpoint.get('depth_scale')
+        self.scale_is_metric = depth_scale is not None or stored_scale is not None
+        chosen = depth_scale if depth_scale is not None else stored_scale
+        self.depth_scale = float(chosen) if chosen is not None else 1.0
+        if not np.isfinite(self.depth_scale) or self.depth_scale <= 0:
+            raise ValueError(f'depth_scale must be a positive number, got {self.depth_scale}')
+        self.precision = precision
+        self._autocast_dtype = PRECISIONS[precision]
+
+    def fall_back_to_cpu(self) -> None:
+        """Continue on the CPU after a GPU failure (out of memory, device lost)."""
+        self.net = self.net.to('cpu')
+        self.device = torch.device('cpu')
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _to_batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        width, height = self.input_size
+        resized = []
+        for rgb in images:
+            if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+                raise ValueError(f'expected an HxWx3 uint8 RGB image, got {rgb.shape} '
+                                 f'{rgb.dtype}')
+            if rgb.shape[:2] != (height, width):
+                shrink = rgb.shape[0] > height
+                rgb = cv2.resize(rgb, (width, height),
+                                 interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            resized.append(rgb)
+        batch = torch.from_numpy(np.stack(resized)).to(self.device, non_blocking=True)
+        batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+        return batch.sub_(IMAGE_MEAN).div_(IMAGE_STD).contiguous()
+
+    @torch.inference_mode()
+    def predict_batch(self, images: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """Depth (float32, each at its own image's resolution) for RGB uint8 images."""
+        if not images:
+            return []
+        batch = self._to_batch(images)
+        use_autocast = self.device.type == 'cuda' and self._autocast_dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self._autocast_dtype, enabled=use_autocast):
+            disparity = self.net(batch)
+        depth = (self.depth_scale / disparity.float())
+        outputs = []
+        for index, rgb in enumerate(images):
+            d = depth[index:index + 1]
+            if d.shape[-2:] != rgb.shape[:2]:
+                d = F.interpolate(d, size=rgb.shape[:2], mode='bilinear', align_corners=False)
+            outputs.append(d[0, 0].cpu().numpy())
+        return outputs
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """Depth (float32 HxW) for one HxWx3 uint8 RGB image."""
+        return self.predict_batch([rgb])[0]
