@@ -35,8 +35,8 @@ def scene(shared_dir, reference_dir):
     K = torch.tensor(ref['intrinsics_scaled'], dtype=torch.float32)[None]
     poses = [torch.tensor(p, dtype=torch.float32)[None] for p in ref['poses_tgt_to_ref']]
     poses_inv = [torch.tensor(p, dtype=torch.float32)[None] for p in ref['poses_ref_to_tgt']]
-    return dict(ref=ref, tgt=tgt, tgt_depth=tgt_depth, refs=refs, K=K, poses=poses,
-                poses_inv=poses_inv)
+    return {'ref': ref, 'tgt': tgt, 'tgt_depth': tgt_depth, 'refs': refs, 'K': K,
+            'poses': poses, 'poses_inv': poses_inv}
 
 
 def _losses(scene, auto_mask: bool, zero_pose: bool = False):
@@ -45,7 +45,8 @@ def _losses(scene, auto_mask: bool, zero_pose: bool = False):
     return photo_and_geometry_loss(
         scene['tgt'], [r[0] for r in scene['refs']], scene['K'], [scene['tgt_depth']],
         [[r[1]] for r in scene['refs']], poses, poses_inv, max_scales=1, with_ssim=True,
-        with_mask=True, with_auto_mask=auto_mask, padding_mode='zeros')
+        with_mask=True, with_auto_mask=auto_mask, padding_mode='zeros',
+        align_corners=False)  # the reference code's sampling convention
 
 
 @pytest.mark.parametrize('name, auto_mask, zero_pose', [
@@ -75,7 +76,8 @@ def test_smooth_loss_matches_reference(scene):
 def test_ssim_and_warp_match_reference(scene, reference_dir):
     ref155_img, ref155_depth = scene['refs'][0]
     warped, valid, projected_depth, computed_depth = inverse_warp(
-        ref155_img, scene['tgt_depth'], ref155_depth, scene['poses'][0], scene['K'])
+        ref155_img, scene['tgt_depth'], ref155_depth, scene['poses'][0], scene['K'],
+        align_corners=False)
     expected = np.load(reference_dir / 'warp_155_to_160.npz')
     got = {'projected_img': warped[0], 'valid_mask': valid[0, 0],
            'projected_depth': projected_depth[0, 0], 'computed_depth': computed_depth[0, 0]}

@@ -1,4 +1,5 @@
-"""This project's checkpoint format: one `torch.save`d dict of plain types and tensors.
+"""
+This project's checkpoint format: one `torch.save`d dict of plain types and tensors.
 
 Loadable with ``torch.load(weights_only=True)`` (no pickled classes), written atomically so an
 interrupted save never destroys the previous checkpoint.

@@ -1,4 +1,5 @@
-"""`treeaspp-depth`: one command-line entry point with a sub-command per job.
+"""
+`treeaspp-depth`: one command-line entry point with a sub-command per job.
 
 Sub-command modules are imported lazily so that `treeaspp-depth info` does not pay for rclpy
 or rosbags, and a machine without ROS can still convert checkpoints and predict.
@@ -12,7 +13,8 @@ from typing import List, Optional
 
 #: sub-command name -> (module, one-line help)
 COMMANDS = {
-    'info': ('treeaspp_depth_ros.tools.info', 'parameters, size, GFLOPs and CPU latency per variant'),
+    'info': ('treeaspp_depth_ros.tools.info',
+             'parameters, size, GFLOPs and CPU latency per variant'),
     'convert-checkpoint': ('treeaspp_depth_ros.tools.convert_checkpoint',
                            'import SC-SfMLearner / sc_depth_pl weights'),
     'predict': ('treeaspp_depth_ros.tools.predict', 'depth for image files'),
@@ -27,7 +29,8 @@ class CommandError(Exception):
     """A user-facing failure: printed without a traceback, exit status 1."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: Optional[str] = None) -> argparse.ArgumentParser:
+    """Parser with the arguments of the `selected` sub-command loaded."""
     parser = argparse.ArgumentParser(
         prog='treeaspp-depth',
         description='Self-supervised monocular indoor depth (SC-SfMLearner + Tree-shaped ASPP).')
@@ -36,21 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         command_parser.set_defaults(_module=module_name)
-        if name in _selected_commands():
+        if name == selected:
             importlib.import_module(module_name).add_arguments(command_parser)
     return parser
 
 
-def _selected_commands() -> List[str]:
-    # Only import the module of the command being run (or all of them for --help listings).
-    argv = sys.argv[1:]
-    return [a for a in argv if a in COMMANDS][:1]
-
-
 def main(argv: Optional[List[str]] = None) -> int:
-    if argv is not None:
-        sys.argv = [sys.argv[0]] + list(argv)
-    args = build_parser().parse_args(sys.argv[1:])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Only the sub-command being run is imported (the first word that names one).
+    selected = next((word for word in argv if word in COMMANDS), None)
+    args = build_parser(selected).parse_args(argv)
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)

@@ -1,4 +1,5 @@
-"""One inference path for every consumer: the ROS node, `predict`, the demo and bag evaluation.
+"""
+One inference path for every consumer: the ROS node, `predict`, the demo and bag evaluation.
 
 Keeping preprocessing (resize, normalisation), precision handling and the resize back to the
 camera resolution in one place is what makes offline and live evaluation agree.

@@ -1,8 +1,12 @@
-"""Camera geometry shared by training (view synthesis) and the ROS node (point clouds).
+"""
+Camera geometry shared by training (view synthesis) and the ROS node (point clouds).
 
-Conventions follow SC-SfMLearner so that results match its reference numbers: pixel grids
-normalised as ``2*x/(W-1) - 1``, ``grid_sample(align_corners=False)``, projected Z clamped at
-1e-3, out-of-view samples pushed to 2 under zero padding, Euler poses with R = Rx @ Ry @ Rz.
+Conventions follow SC-SfMLearner: pixel grids normalised as ``2*x/(W-1) - 1``, projected Z
+clamped at 1e-3, out-of-view samples pushed to 2 under zero padding, Euler poses with
+R = Rx @ Ry @ Rz. One deliberate difference: SC-SfMLearner samples that grid with
+``align_corners=False``, which stretches the warp by half a pixel at the borders (an identity pose
+does not reproduce the image). We sample with ``align_corners=True`` by default, which is exact
+for that normalisation; ``align_corners=False`` reproduces the reference code bit for bit.
 """
 
 from functools import lru_cache
@@ -105,9 +109,11 @@ def project(points: torch.Tensor, K: torch.Tensor, pose_mat: torch.Tensor,
 
 
 def inverse_warp(img: torch.Tensor, depth: torch.Tensor, ref_depth: torch.Tensor,
-                 pose: torch.Tensor, K: torch.Tensor, padding_mode: str = 'zeros'
+                 pose: torch.Tensor, K: torch.Tensor, padding_mode: str = 'zeros',
+                 align_corners: bool = True
                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Synthesise the target view from a reference image.
+    """
+    Synthesise the target view from a reference image.
 
     `img`/`ref_depth` are the reference image and depth, `depth` the target depth, `pose` the
     `[B, 6]` target-to-reference motion. Returns the warped image, the valid mask, the reference
@@ -115,10 +121,11 @@ def inverse_warp(img: torch.Tensor, depth: torch.Tensor, ref_depth: torch.Tensor
     """
     points = backproject(depth, torch.inverse(K))
     grid, computed_depth = project(points, K, pose_vec2mat(pose), padding_mode)
-    projected_img = F.grid_sample(img, grid, padding_mode=padding_mode, align_corners=False)
+    projected_img = F.grid_sample(img, grid, padding_mode=padding_mode,
+                                  align_corners=align_corners)
     valid_mask = (grid.abs().amax(dim=-1) <= 1).unsqueeze(1).to(img.dtype)
     projected_depth = F.grid_sample(ref_depth, grid, padding_mode=padding_mode,
-                                    align_corners=False)
+                                    align_corners=align_corners)
     return projected_img, valid_mask, projected_depth, computed_depth
 
 

@@ -1,4 +1,5 @@
-"""Self-supervised losses of the paper (eq. 1-4), as formulated by SC-SfMLearner.
+"""
+Self-supervised losses of the paper (eq. 1-4), as formulated by SC-SfMLearner.
 
 L = alpha * L_p^M + beta * L_s + gamma * L_GC, summed over both directions of every
 target/reference pair. Images are in the network's normalised space (as in the reference).
@@ -55,10 +56,11 @@ def mean_on_mask(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def pairwise_loss(tgt_img: torch.Tensor, ref_img: torch.Tensor, tgt_depth: torch.Tensor,
                   ref_depth: torch.Tensor, pose: torch.Tensor, K: torch.Tensor,
                   with_ssim: bool = True, with_mask: bool = True, with_auto_mask: bool = False,
-                  padding_mode: str = 'zeros') -> Tuple[torch.Tensor, torch.Tensor]:
+                  padding_mode: str = 'zeros', align_corners: bool = True
+                  ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Masked photometric loss (eq. 2) and geometry consistency loss (eq. 4) of one direction."""
     warped, valid, projected_depth, computed_depth = inverse_warp(
-        ref_img, tgt_depth, ref_depth, pose, K, padding_mode)
+        ref_img, tgt_depth, ref_depth, pose, K, padding_mode, align_corners)
     diff_img = (tgt_img - warped).abs().clamp(0, 1)
     diff_depth = ((computed_depth - projected_depth).abs()
                   / (computed_depth + projected_depth)).clamp(0, 1)
@@ -78,15 +80,15 @@ def photo_and_geometry_loss(tgt_img: torch.Tensor, ref_imgs: Sequence[torch.Tens
                             ref_depths: Sequence[Sequence[torch.Tensor]],
                             poses: Sequence[torch.Tensor], poses_inv: Sequence[torch.Tensor],
                             max_scales: int = 1, with_ssim: bool = True, with_mask: bool = True,
-                            with_auto_mask: bool = False, padding_mode: str = 'zeros'
-                            ) -> Tuple[torch.Tensor, torch.Tensor]:
+                            with_auto_mask: bool = False, padding_mode: str = 'zeros',
+                            align_corners: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
     """Sum both losses over references, scales (upsampled to full size) and both directions."""
     h, w = tgt_img.shape[-2:]
     photo = tgt_img.new_zeros(())
     geometry = tgt_img.new_zeros(())
     num_scales = min(len(tgt_depths), max_scales)
-    options = dict(with_ssim=with_ssim, with_mask=with_mask, with_auto_mask=with_auto_mask,
-                   padding_mode=padding_mode)
+    options = {'with_ssim': with_ssim, 'with_mask': with_mask, 'with_auto_mask': with_auto_mask,
+               'padding_mode': padding_mode, 'align_corners': align_corners}
     for ref_img, ref_depth, pose, pose_inv in zip(ref_imgs, ref_depths, poses, poses_inv):
         for s in range(num_scales):
             tgt_d, ref_d = tgt_depths[s], ref_depth[s]
@@ -126,12 +128,13 @@ class SelfSupervisedLoss(nn.Module):
 
     def __init__(self, weights: LossWeights = LossWeights(), with_ssim: bool = True,
                  with_mask: bool = True, with_auto_mask: bool = False,
-                 padding_mode: str = 'zeros', max_scales: int = 1) -> None:
+                 padding_mode: str = 'zeros', max_scales: int = 1,
+                 align_corners: bool = True) -> None:
         super().__init__()
         self.weights = weights
-        self.options = dict(with_ssim=with_ssim, with_mask=with_mask,
-                            with_auto_mask=with_auto_mask, padding_mode=padding_mode,
-                            max_scales=max_scales)
+        self.options = {'with_ssim': with_ssim, 'with_mask': with_mask,
+                        'with_auto_mask': with_auto_mask, 'padding_mode': padding_mode,
+                        'max_scales': max_scales, 'align_corners': align_corners}
 
     def forward(self, tgt_img: torch.Tensor, ref_imgs: List[torch.Tensor], K: torch.Tensor,
                 tgt_depths: List[torch.Tensor], ref_depths: List[List[torch.Tensor]],

@@ -42,7 +42,8 @@ def compute_depth_metrics(pred: np.ndarray, gt: np.ndarray,
                           max_depth: float = NYU_DEPTH_RANGE[1],
                           crop: Optional[str] = None,
                           scale: Union[str, float] = 'median') -> Dict[str, float]:
-    """Errors of `pred` against `gt` (same HxW, metres) after scaling `pred`.
+    """
+    Errors of `pred` against `gt` (same HxW, metres) after scaling `pred`.
 
     `scale='median'` is the paper's per-image protocol; a number applies one global scale (what a
     robot uses). Scaled predictions are clipped to the depth range, as in SC-SfMLearner's eval.

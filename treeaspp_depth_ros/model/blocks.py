@@ -43,7 +43,8 @@ class AtrousBlock(nn.Module):
 
 
 class GlobalPoolBranch(nn.Module):
-    """Image-level context: global average pool, 1x1 conv, ELU, broadcast back.
+    """
+    Image-level context: global average pool, 1x1 conv, ELU, broadcast back.
 
     No BatchNorm here: on a 1x1 map BN fails for batch size 1 (DeepLabv3's known pitfall).
     """

@@ -1,4 +1,5 @@
-"""Spatial semantic information pools between encoder and decoder: ASPP and Tree-shaped ASPP.
+"""
+Spatial semantic information pools between encoder and decoder: ASPP and Tree-shaped ASPP.
 
 Both pools have the same modules -- four dilated 3x3 conv + BN + ELU blocks, a global-average-
 pooling branch and a 1x1 fusion back to the encoder's width -- and therefore exactly the same
@@ -29,6 +30,7 @@ DEFAULT_DILATION_RATES = (1, 2, 3, 4)
 
 
 class _ContextPool(nn.Module):
+
     def __init__(self, channels: int, dilation_rates: Sequence[int]) -> None:
         super().__init__()
         rates = tuple(int(r) for r in dilation_rates)

@@ -1,4 +1,5 @@
-"""SC-SfMLearner's disparity decoder (monodepth2 layout), with a selectable upsampling mode.
+"""
+SC-SfMLearner's disparity decoder (monodepth2 layout), with a selectable upsampling mode.
 
 Module order inside ``self.decoder`` matches SC-SfMLearner checkpoints
 (``decoder.decoder.N``): upconv(4,0), upconv(4,1), ..., upconv(0,1), dispconv(0..3).

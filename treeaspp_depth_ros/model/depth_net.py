@@ -1,4 +1,5 @@
-"""DepthNet: ResNet-18 encoder, optional context pool, SC-SfMLearner decoder.
+"""
+DepthNet: ResNet-18 encoder, optional context pool, SC-SfMLearner decoder.
 
 The three variants are the three rows of the paper's Table 1.
 """

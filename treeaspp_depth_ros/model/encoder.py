@@ -14,7 +14,8 @@ Pretrained = Optional[Union[str, Path]]
 
 
 def load_resnet18(pretrained: Pretrained = None) -> torchvision.models.ResNet:
-    """Build torchvision's resnet18, optionally with ImageNet weights.
+    """
+    Build torchvision's resnet18, optionally with ImageNet weights.
 
     `pretrained='imagenet'` goes through torchvision's weights API (which downloads once into
     the torch hub cache); a path loads a local state_dict, so offline machines can use a copy.

@@ -1,0 +1,143 @@
+"""Checkpoint import, loading errors and the foundation's CLI commands, run as a user runs them."""
+
+import json
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from treeaspp_depth_ros.checkpoint import (CheckpointError, load_checkpoint, load_depth_net,
+                                           save_checkpoint)
+from treeaspp_depth_ros.inference import DepthEstimator
+from treeaspp_depth_ros.model import DepthNet, PoseNet
+
+
+def cli(*args, check=True):
+    result = subprocess.run([sys.executable, '-m', 'treeaspp_depth_ros.cli', *map(str, args)],
+                            capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f'exit {result.returncode}: {result.stderr}')
+    return result
+
+
+@pytest.fixture(scope='module')
+def converted(reference_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp('ckpt') / 'sc_sfmlearner_baseline.pth'
+    cli('convert-checkpoint', '--from', 'sc-sfmlearner',
+        reference_dir / 'dispnet_checkpoint.pth.tar', out)
+    return out
+
+
+def _reference_rgb(reference_dir: Path) -> np.ndarray:
+    bgr = cv2.imread(str(reference_dir / 'input_nyu_rgb_00000_320x256.png'))
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize('upsample', ['nearest', 'bilinear'])
+def test_converted_sc_sfmlearner_checkpoint_reproduces_reference_depth(
+        converted, reference_dir, tmp_path, upsample):
+    ckpt = load_checkpoint(converted)
+    assert ckpt['variant'] == 'baseline'
+    if upsample == 'bilinear':
+        ckpt['model_config']['upsample_mode'] = 'bilinear'
+        path = tmp_path / 'bilinear.pth'
+        torch.save(ckpt, path)
+    else:
+        path = converted
+    depth = DepthEstimator(path, device='cpu').predict(_reference_rgb(reference_dir))
+    expected = np.load(reference_dir / f'expected_depth_{upsample}.npy')
+    assert depth.shape == expected.shape == (256, 320)
+    assert np.max(np.abs(depth - expected) / expected) < 1e-4
+
+
+def test_sc_depth_pl_lightning_checkpoint_imports_with_bilinear_decoder(reference_dir, tmp_path):
+    import argparse
+    state = torch.load(reference_dir / 'dispnet_checkpoint.pth.tar', weights_only=True)
+    pose = PoseNet().state_dict()
+    lightning = {'epoch': 3, 'global_step': 10, 'pytorch-lightning_version': '1.9.5',
+                 'hyper_parameters': {'hparams': argparse.Namespace(dataset_name='nyu')},
+                 'state_dict': {**{'depth_net.' + k: v for k, v in state['state_dict'].items()},
+                                **{'pose_net.' + k: v for k, v in pose.items()}}}
+    src = tmp_path / 'sc_depth.ckpt'
+    torch.save(lightning, src)
+    out = tmp_path / 'converted.pth'
+    cli('convert-checkpoint', '--from', 'sc-depth-pl', src, out)
+    ckpt = load_checkpoint(out)
+    assert ckpt['model_config']['upsample_mode'] == 'bilinear'
+    assert 'pose_net' in ckpt
+    depth = DepthEstimator(out, device='cpu').predict(_reference_rgb(reference_dir))
+    expected = np.load(reference_dir / 'expected_depth_bilinear.npy')
+    assert np.max(np.abs(depth - expected) / expected) < 1e-4
+
+
+def test_convert_rejects_wrong_family_with_a_message(reference_dir, tmp_path):
+    result = cli('convert-checkpoint', '--from', 'sc-depth-pl',
+                 reference_dir / 'dispnet_checkpoint.pth.tar', tmp_path / 'x.pth', check=False)
+    assert result.returncode == 1
+    assert "no keys with prefix 'depth_net.'" in result.stderr
+    assert not (tmp_path / 'x.pth').exists()
+
+
+def test_checkpoint_errors_name_the_problem(tmp_path):
+    good = save_checkpoint(tmp_path / 'tree.pth', DepthNet('tree_aspp'))
+    with pytest.raises(CheckpointError, match="wrong variant.*'tree_aspp'.*'baseline'"):
+        load_depth_net(good, variant='baseline')
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(good.read_bytes()[:100000])
+    with pytest.raises(CheckpointError, match='truncated or corrupt'):
+        load_depth_net(truncated)
+    with pytest.raises(CheckpointError, match='not found'):
+        load_depth_net(tmp_path / 'missing.pth')
+    ckpt = torch.load(good, weights_only=True)
+    ckpt['variant'] = 'baseline'
+    ckpt['model_config']['variant'] = 'baseline'
+    mislabelled = tmp_path / 'mislabelled.pth'
+    torch.save(ckpt, mislabelled)
+    with pytest.raises(CheckpointError, match='unexpected keys context'):
+        load_depth_net(mislabelled)
+
+
+def test_save_is_atomic_and_loads_with_weights_only(tmp_path):
+    path = save_checkpoint(tmp_path / 'a.pth', DepthNet('aspp'), PoseNet(), epoch=3,
+                           metrics={'abs_rel': 0.2}, depth_scale=2.5)
+    assert [p.name for p in tmp_path.iterdir()] == ['a.pth']  # no temporary left behind
+    net, ckpt = load_depth_net(path)
+    assert net.variant == 'aspp' and not net.training
+    assert ckpt['epoch'] == 3 and ckpt['metrics'] == {'abs_rel': 0.2}
+    estimator = DepthEstimator(path, device='cpu', input_size=(64, 64))
+    assert estimator.scale_is_metric and estimator.depth_scale == 2.5
+
+
+def test_predict_writes_depth_at_image_resolution(converted, shared_dir, tmp_path):
+    nyu = shared_dir / 'data' / 'nyu-v2-samples' / 'rgb_00000.jpg'
+    tum = shared_dir / 'data' / 'tum-fr3-long-office' / 'color.png'
+    shutil.copy(nyu, tmp_path / 'nyu.jpg')
+    shutil.copy(tum, tmp_path / 'tum.png')
+    out = tmp_path / 'out'
+    result = cli('predict', '--weights', converted, '--input-size', '320x256',
+                 tmp_path / 'nyu.jpg', tmp_path / 'tum.png', '--output-dir', out)
+    assert 'up to scale' in result.stdout
+    for stem in ('nyu', 'tum'):
+        depth = np.load(out / f'{stem}.depth.npy')
+        assert depth.shape == (480, 640) and depth.dtype == np.float32
+        assert np.isfinite(depth).all() and depth.min() > 0
+        assert cv2.imread(str(out / f'{stem}.depth.png')).shape == (480, 640, 3)
+    bad = cli('predict', '--weights', converted, '--input-size', '300x256', tmp_path / 'nyu.jpg',
+              '--output-dir', out, check=False)
+    assert bad.returncode == 1 and 'multiples of 32' in bad.stderr
+
+
+def test_info_json_reports_every_variant_next_to_the_paper():
+    info = json.loads(cli('info', '--json', '--latency-runs', '1').stdout)
+    cards = {c['variant']: c for c in info['variants']}
+    assert set(cards) == {'baseline', 'aspp', 'tree_aspp'}
+    assert cards['aspp']['depth_net_params'] == cards['tree_aspp']['depth_net_params']
+    assert cards['baseline']['depth_net_params'] == 14329236  # SC-SfMLearner DispResNet, no fc
+    assert cards['tree_aspp']['paper']['params_m'] == 31.66
+    assert cards['tree_aspp']['gflops_320x256'] > cards['baseline']['gflops_320x256'] > 1
+    assert all(c['cpu_latency_ms_320x256'] > 0 for c in cards.values())

@@ -1,0 +1,112 @@
+"""Model card per variant: parameters, size, GFLOPs and CPU latency next to the paper's Table 1."""
+
+import argparse
+import json
+import platform
+import time
+from typing import Dict, List
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .. import __version__
+from ..model import DepthNet, PoseNet, VARIANTS
+
+#: the paper's Table 1 (RTX 3090; model size as the authors report it)
+PAPER_TABLE1 = {
+    'baseline': {'params_m': 14.15, 'model_size_mb': 59.5, 'train_time': '13h45min',
+                 'test_time_s': 52},
+    'aspp': {'params_m': 31.66, 'model_size_mb': 95.1, 'train_time': '15h', 'test_time_s': 55},
+    'tree_aspp': {'params_m': 31.66, 'model_size_mb': 132.9, 'train_time': '15h',
+                  'test_time_s': 55},
+}
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def state_size_mb(module: torch.nn.Module) -> float:
+    """Size of the fp32 weights and buffers as stored in a checkpoint (MB = 1e6 bytes)."""
+    return sum(t.numel() * t.element_size() for t in module.state_dict().values()) / 1e6
+
+
+def gflops(module: torch.nn.Module, width: int = 320, height: int = 256) -> float:
+    """Forward FLOPs (multiply and add counted separately) for one image."""
+    x = torch.zeros(1, 3, height, width)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(x)
+    return counter.get_total_flops() / 1e9
+
+
+def cpu_latency_ms(module: torch.nn.Module, width: int = 320, height: int = 256,
+                   runs: int = 10) -> float:
+    """Median batch-1 forward time on the CPU after warm-up."""
+    x = torch.randn(1, 3, height, width)
+    times = []
+    with torch.inference_mode():
+        for _ in range(2):
+            module(x)
+        for _ in range(runs):
+            start = time.perf_counter()
+            module(x)
+            times.append((time.perf_counter() - start) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def variant_card(variant: str, latency_runs: int) -> Dict[str, object]:
+    net = DepthNet(variant).eval()
+    card = {
+        'variant': variant,
+        'depth_net_params': count_parameters(net),
+        'context_params': count_parameters(net.context) if net.context is not None else 0,
+        'pose_net_params': count_parameters(PoseNet()),
+        'model_size_mb': round(state_size_mb(net), 2),
+        'gflops_320x256': round(gflops(net), 2),
+        'paper': PAPER_TABLE1[variant],
+    }
+    if latency_runs > 0:
+        card['cpu_latency_ms_320x256'] = round(cpu_latency_ms(net, runs=latency_runs), 1)
+    return card
+
+
+def collect(latency_runs: int = 10) -> Dict[str, object]:
+    return {
+        'package_version': __version__,
+        'torch': torch.__version__,
+        'cpu': platform.processor() or platform.machine(),
+        'threads': torch.get_num_threads(),
+        'variants': [variant_card(v, latency_runs) for v in VARIANTS],
+    }
+
+
+def format_table(cards: List[Dict[str, object]]) -> str:
+    header = (f'{"variant":<10} {"depth params":>13} {"paper":>7} {"pose params":>12} '
+              f'{"size MB":>8} {"paper MB":>9} {"GFLOPs":>7} {"CPU ms":>7}')
+    lines = [header, '-' * len(header)]
+    for c in cards:
+        lines.append(
+            f'{c["variant"]:<10} {c["depth_net_params"] / 1e6:>12.2f}M '
+            f'{c["paper"]["params_m"]:>6.2f}M {c["pose_net_params"] / 1e6:>11.2f}M '
+            f'{c["model_size_mb"]:>8.1f} {c["paper"]["model_size_mb"]:>9.1f} '
+            f'{c["gflops_320x256"]:>7.2f} {c.get("cpu_latency_ms_320x256", float("nan")):>7.1f}')
+    return '\n'.join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--json', action='store_true', help='print JSON instead of a table')
+    parser.add_argument('--latency-runs', type=int, default=10,
+                        help='timed CPU forward passes per variant (0 skips latency)')
+
+
+def run(args: argparse.Namespace) -> int:
+    info = collect(args.latency_runs)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f'treeaspp_depth_ros {info["package_version"]}, torch {info["torch"]}, '
+              f'{info["threads"]} CPU threads; input 320x256, batch 1')
+        print(format_table(info['variants']))
+        print('paper figures: Table 1 of the paper (RTX 3090); the ASPP pools here use 512 '
+              'channels and dilation rates (1, 2, 3, 4), see docs.')
+    return 0

@@ -1,0 +1,58 @@
+"""Depth for image files: `<stem>.depth.npy` (float32, image resolution) and a colour PNG."""
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..checkpoint import CheckpointError
+from ..cli import CommandError
+from ..inference import DepthEstimator
+from ..visualization import colorize_depth
+
+
+def parse_size(text: str) -> tuple:
+    """Parse `WIDTHxHEIGHT`."""
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
+    return width, height
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--weights', required=True, type=Path, help='checkpoint (.pth)')
+    parser.add_argument('images', nargs='+', type=Path, help='image files (any OpenCV format)')
+    parser.add_argument('--output-dir', required=True, type=Path, help='output folder')
+    parser.add_argument('--input-size', type=parse_size, default=(320, 256),
+                        help='network input WIDTHxHEIGHT, multiples of 32 (default 320x256)')
+    parser.add_argument('--device', default='auto', help='auto, cpu or cuda[:N]')
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        estimator = DepthEstimator(args.weights, device=args.device, input_size=args.input_size)
+    except (CheckpointError, ValueError, RuntimeError) as error:
+        raise CommandError(str(error)) from None
+    missing = [str(p) for p in args.images if not p.is_file()]
+    if missing:
+        raise CommandError(f'image(s) not found: {", ".join(missing)}')
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path in args.images:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            print(f'skipping {path}: not a readable image')
+            failures += 1
+            continue
+        depth = estimator.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        np.save(args.output_dir / f'{path.stem}.depth.npy', depth.astype(np.float32))
+        colour = colorize_depth(depth)
+        cv2.imwrite(str(args.output_dir / f'{path.stem}.depth.png'),
+                    cv2.cvtColor(colour, cv2.COLOR_RGB2BGR))
+        print(f'{path} -> {args.output_dir / path.stem}.depth.npy')
+    if not estimator.scale_is_metric:
+        print('note: the checkpoint has no calibrated scale; depth is up to scale '
+              '(see `treeaspp-depth calibrate-scale`)')
+    return 1 if failures else 0
