@@ -1,0 +1,59 @@
+"""Shared benchmark plumbing: machine description and JSON output."""
+
+import json
+import os
+from pathlib import Path
+import platform
+import time
+from typing import Any, Callable, Dict, List
+
+import torch
+
+
+def machine_info() -> Dict[str, Any]:
+    """What the figures were measured on (so they are never compared across machines blindly)."""
+    info = {
+        'platform': platform.platform(),
+        'python': platform.python_version(),
+        'torch': torch.__version__,
+        'cpu_count': os.cpu_count(),
+        'torch_threads': torch.get_num_threads(),
+        'cuda': torch.cuda.is_available(),
+    }
+    try:
+        with open('/proc/cpuinfo') as handle:
+            names = [line.split(':', 1)[1].strip() for line in handle if 'model name' in line]
+        info['cpu'] = names[0] if names else platform.processor()
+    except OSError:
+        info['cpu'] = platform.processor()
+    if torch.cuda.is_available():
+        info['gpu'] = torch.cuda.get_device_name(0)
+    return info
+
+
+def time_calls(fn: Callable[[], Any], runs: int, warmup: int = 2) -> List[float]:
+    """Wall times in milliseconds of `runs` calls after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def percentile(values: List[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+def write_json(result: Dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + '\n')
+    print(json.dumps(result, indent=2))
