@@ -24,7 +24,7 @@ setup(
     maintainer_email='maintainers@treeaspp-depth.dev',
     description='Tree-shaped ASPP self-supervised monocular depth for ROS 2',
     license='BSD-3-Clause',
-    tests_require=['pytest'],
+    extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
             'treeaspp-depth = treeaspp_depth_ros.cli:main',
