@@ -1,19 +1,16 @@
-"""Model latency per variant at 320x256, batch 1 (CPU here; GPU with fp16/bf16 when present).
+"""
+Model latency per variant at 320x256, batch 1 (CPU here; GPU with fp16/bf16 when present).
 
 Baseline for the ratios: the `baseline` variant (SC-SfMLearner's DispResNet) measured in the same
-run. Usage: python benchmarks/bench_model.py [--runs N] [--output benchmarks/results/model.json]
+run. Usage: python -m benchmarks.bench_model [--runs N] [--output benchmarks/results/model.json]
 """
 
 import argparse
 from pathlib import Path
-import sys
 
+from benchmarks.common import machine_info, percentile, time_calls, write_json
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info, percentile, time_calls, write_json  # noqa: E402
-
-from treeaspp_depth_ros.model import DepthNet, VARIANTS  # noqa: E402
+from treeaspp_depth_ros.model import DepthNet, VARIANTS
 
 
 def measure(variant: str, device: torch.device, dtype: torch.dtype, runs: int) -> dict:
@@ -39,8 +36,8 @@ def main() -> None:
     args = parser.parse_args()
     configs = [(torch.device('cpu'), torch.float32)]
     if torch.cuda.is_available():
-        configs += [(torch.device('cuda'), d) for d in (torch.float32, torch.float16,
-                                                         torch.bfloat16)]
+        dtypes = (torch.float32, torch.float16, torch.bfloat16)
+        configs += [(torch.device('cuda'), dtype) for dtype in dtypes]
     rows = [measure(v, d, t, args.runs) for d, t in configs for v in VARIANTS]
     for row in rows:
         base = next(r for r in rows if r['variant'] == 'baseline' and r['device'] == row['device']

@@ -11,7 +11,7 @@ import torch
 
 
 def machine_info() -> Dict[str, Any]:
-    """What the figures were measured on (so they are never compared across machines blindly)."""
+    """Describe the machine, so figures are never compared across machines blindly."""
     info = {
         'platform': platform.platform(),
         'python': platform.python_version(),

@@ -105,12 +105,19 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
 def test_save_is_atomic_and_loads_with_weights_only(tmp_path):
     path = save_checkpoint(tmp_path / 'a.pth', DepthNet('aspp'), PoseNet(), epoch=3,
                            metrics={'abs_rel': 0.2}, depth_scale=2.5)
-    assert [p.name for p in tmp_path.iterdir()] == ['a.pth']  # no temporary left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.pth']  # no temporary left
     net, ckpt = load_depth_net(path)
     assert net.variant == 'aspp' and not net.training
     assert ckpt['epoch'] == 3 and ckpt['metrics'] == {'abs_rel': 0.2}
     estimator = DepthEstimator(path, device='cpu', input_size=(64, 64))
     assert estimator.scale_is_metric and estimator.depth_scale == 2.5
+    (tmp_path / 'a.pth.scale.yaml').write_text('depth_scale: 4.0\nframes: 50\n')
+    assert DepthEstimator(path, device='cpu', input_size=(64, 64)).depth_scale == 4.0
+    assert DepthEstimator(path, device='cpu', input_size=(64, 64),
+                          depth_scale=3.0).depth_scale == 3.0
+    (tmp_path / 'a.pth.scale.yaml').write_text('frames: 50\n')
+    with pytest.raises(ValueError, match='numeric depth_scale'):
+        DepthEstimator(path, device='cpu', input_size=(64, 64))
 
 
 def test_predict_writes_depth_at_image_resolution(converted, shared_dir, tmp_path):

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 
 from .checkpoint import load_depth_net
 from .layers import IMAGE_MEAN, IMAGE_STD
@@ -19,6 +20,24 @@ from .model import DepthNet
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 DEFAULT_INPUT_SIZE = (320, 256)
+
+
+def scale_sidecar_path(weights: Union[str, Path]) -> Path:
+    """`<weights>.scale.yaml`: a metric scale kept next to a checkpoint (calibrate-scale)."""
+    return Path(str(weights) + '.scale.yaml')
+
+
+def read_scale_sidecar(weights: Union[str, Path]) -> Optional[float]:
+    """Return the sidecar's `depth_scale`, or None when there is no sidecar."""
+    path = scale_sidecar_path(weights)
+    if not path.is_file():
+        return None
+    try:
+        value = float(yaml.safe_load(path.read_text())['depth_scale'])
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f'{path}: expected a YAML mapping with a numeric depth_scale '
+                         f'({error})') from None
+    return value
 
 
 def resolve_device(device: str = 'auto') -> torch.device:
@@ -56,6 +75,9 @@ class DepthEstimator:
             self.net = weights.eval().to(self.device)
         else:
             self.net, self.checkpoint = load_depth_net(weights, self.device)
+            sidecar_scale = read_scale_sidecar(weights)
+            if sidecar_scale is not None:  # the sidecar overrides the checkpoint's own scale
+                self.checkpoint['depth_scale'] = sidecar_scale
         self.variant = self.net.variant
         stored_scale = self.checkpoint.get('depth_scale')
         self.scale_is_metric = depth_scale is not None or stored_scale is not None

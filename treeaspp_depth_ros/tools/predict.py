@@ -8,8 +8,8 @@ import numpy as np
 
 from ..checkpoint import CheckpointError
 from ..cli import CommandError
+from ..conversions.colormap import colorize_depth
 from ..inference import DepthEstimator
-from ..visualization import colorize_depth
 
 
 def parse_size(text: str) -> tuple:

@@ -1,0 +1,1 @@
+"""The one-command demo: synthetic camera -> depth node -> recorder with a JSON report."""

@@ -1,0 +1,185 @@
+"""
+``treeaspp-depth demo``: camera -> depth node -> recorder, with a report, in one command.
+
+The depth node runs as its own process exactly as ``ros2 run`` would start it; this process
+hosts the camera publisher (streaming a sequence with known depth) and the recorder, which
+writes side-by-side images, a PLY point cloud and ``report.json`` into ``--output``. All
+processes use the large shared-memory Fast DDS profile, so full-size frames travel best
+effort like a real camera's (see ``node/dds.py``).
+"""
+
+import argparse
+import os
+from pathlib import Path
+import threading
+import time
+from typing import Optional, Tuple
+
+from .camera import CameraPublisher
+from .recorder import write_report
+from .sources import DEFAULT_FRAMES, open_source, SYNTHETIC
+from .weights import default_weights, input_size_of
+from ..cli import CommandError
+from ..node import dds
+from ..node.description import describe_depth_node
+from ..node.harness import isolated_env, NodeProcess
+
+NAMESPACE = '/treeaspp_demo'
+NODE_START_TIMEOUT_S = 120.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--output', '-o', type=Path, default=Path('demo_output'),
+                        help='folder for report.json, frames/*.png and cloud.ply '
+                             '(default: demo_output)')
+    parser.add_argument('--source', default=SYNTHETIC,
+                        help='synthetic (default: a rendered indoor room with exact depth), a '
+                             'folder (7-Scenes, TUM RGB-D, or images + intrinsics.txt/cam.txt '
+                             'with optional depth/) or a rosbag2 with ground-truth depth')
+    parser.add_argument('--weights', type=Path,
+                        help='checkpoint (default: the demo weights, trained and cached in '
+                             '~/.cache/treeaspp_depth_ros on first run)')
+    parser.add_argument('--frames', type=int, default=DEFAULT_FRAMES,
+                        help=f'frames to stream (default {DEFAULT_FRAMES})')
+    parser.add_argument('--rate', type=float, default=10.0, help='camera frame rate (Hz)')
+    parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N')
+    parser.add_argument('--input-size', metavar='WxH',
+                        help='network input (default: the size the weights were trained at)')
+    parser.add_argument('--image-topic', default='/camera/image_raw',
+                        help='image topic of a BAG source')
+    parser.add_argument('--depth-topic', default='/camera/depth_gt',
+                        help='ground-truth depth topic of a BAG source')
+    parser.add_argument('--domain-id', type=int,
+                        default=int(os.environ.get('ROS_DOMAIN_ID', '0') or 0),
+                        help='ROS domain of the demo (default: $ROS_DOMAIN_ID or 0)')
+
+
+def _parse_size(text: str) -> Tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise CommandError(f'--input-size must look like 320x256, got {text!r}') from None
+    return width, height
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    if args.weights is not None:
+        weights, origin = Path(args.weights), '--weights'
+        if not weights.is_file():
+            raise CommandError(f'--weights {weights}: no such file')
+    else:
+        weights = default_weights()
+        origin = 'default demo weights (training/configs/demo.yaml, cached)'
+    size = _parse_size(args.input_size) if args.input_size else input_size_of(weights)
+    # Fast DDS reads its profile when this process creates its participant: set it first.
+    dds.apply_to_this_process()
+    env = isolated_env(args.domain_id)
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = env['ROS_AUTOMATIC_DISCOVERY_RANGE']
+    description = describe_depth_node(
+        namespace=NAMESPACE, weights=str(weights.resolve()), device=args.device,
+        parameters={'input_width': size[0], 'input_height': size[1]})
+    node = NodeProcess.depth_node(description, env, output / 'node.log')
+    try:
+        print(f'[demo] depth node starting (pid {node.pid}, log {output / "node.log"})')
+        dataset = open_source(args.source, args.frames, image_topic=args.image_topic,
+                              depth_topic=args.depth_topic)
+        print(f'[demo] source: {dataset.name}, {dataset.width}x{dataset.height}, '
+              f'{min(len(dataset), args.frames)} frames at {args.rate:g} Hz')
+        report = _stream(args, dataset, node, output, weights, origin, size)
+    finally:
+        status, shutdown_s = node.stop()
+    report.update(node_exit_code=status, node_shutdown_s=round(shutdown_s, 3),
+                  duration_s=round(time.monotonic() - started, 1))
+    path = write_report(output, report)
+    _print_summary(report, path)
+    if report['frames'] == 0:
+        raise CommandError('the depth node published no depth; see ' + str(output / 'node.log'))
+    return 0 if status == 0 else 1
+
+
+def _stream(args, dataset, node: NodeProcess, output: Path, weights: Path, origin: str,
+            size: Tuple[int, int]) -> dict:
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
+
+    from .recorder import DepthRecorder
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=args.domain_id)
+    try:
+        camera_node = Node('demo_camera', namespace=NAMESPACE, context=context)
+        recorder_node = Node('demo_recorder', namespace=NAMESPACE, context=context)
+        camera = CameraPublisher(camera_node, dataset, args.rate, max_frames=args.frames)
+
+        def lookup(stamp_ns: int):
+            index = camera.sent.get(stamp_ns)
+            return None if index is None else (dataset.rgb(index), dataset.depth(index))
+
+        recorder = DepthRecorder(recorder_node, output, lookup, expected_frames=camera.count)
+        executor = MultiThreadedExecutor(num_threads=2, context=context)
+        executor.add_node(camera_node)
+        executor.add_node(recorder_node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        _wait_for_stream(node, camera, recorder)
+        executor.shutdown(timeout_sec=2.0)
+        diag = recorder.diagnostics
+        sent = len(camera.sent)
+        received_by_node = int(diag.get('frames_received', recorder.frames))
+        return recorder.report(
+            frames_sent=sent,
+            dropped=sent - recorder.frames,
+            dropped_by_node=int(diag.get('frames_dropped', 0)),
+            lost_in_transport=max(0, sent - received_by_node),
+            weights=str(weights), weights_origin=origin,
+            device=diag.get('device'), input_size=f'{size[0]}x{size[1]}',
+            depth_scale=diag.get('depth_scale'), scale_is_metric=diag.get('scale_is_metric'),
+            source=dataset.name, image_size=f'{dataset.width}x{dataset.height}',
+            camera_rate_hz=args.rate)
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def _wait_for_stream(node: NodeProcess, camera: CameraPublisher, recorder) -> None:
+    """Until every frame was sent and the outputs stopped coming (or the node died)."""
+    deadline = time.monotonic() + NODE_START_TIMEOUT_S
+    while not camera.done.is_set():
+        if not node.alive():
+            raise CommandError('the depth node exited:\n' + _tail(node))
+        if not camera.sent and time.monotonic() > deadline:
+            raise CommandError(f'the depth node did not subscribe within '
+                               f'{NODE_START_TIMEOUT_S:.0f} s:\n' + _tail(node))
+        if len(camera.sent) >= camera.count // 2:
+            recorder.want_point_cloud()
+        time.sleep(0.05)
+    recorder.want_point_cloud()
+    last_count, last_change = recorder.frames, time.monotonic()
+    end = time.monotonic() + 30.0
+    while time.monotonic() < end:
+        if recorder.frames != last_count:
+            last_count, last_change = recorder.frames, time.monotonic()
+        settled = time.monotonic() - last_change > 2.0
+        if settled and (recorder.ply is not None or not node.alive()):
+            break
+        time.sleep(0.05)
+
+
+def _tail(node: NodeProcess, lines: int = 15) -> str:
+    return '\n'.join(node.log_text().strip().splitlines()[-lines:])
+
+
+def _print_summary(report: dict, path: Path) -> None:
+    def fmt(value: Optional[float], spec: str = '.1f') -> str:
+        return 'n/a' if value is None else format(value, spec)
+    print(f'[demo] {report["frames"]} of {report["frames_sent"]} frames got depth '
+          f'({report["dropped"]} dropped: {report["dropped_by_node"]} by the node keeping the '
+          f'newest frame, {report["lost_in_transport"]} lost in transport)')
+    print(f'[demo] {fmt(report["fps"])} fps, latency p50 {fmt(report["latency_ms_p50"], ".0f")} '
+          f'ms, p95 {fmt(report["latency_ms_p95"], ".0f")} ms, device {report["device"]}')
+    print(f'[demo] median-scaled AbsRel {fmt(report["abs_rel"], ".3f")} over '
+          f'{report["frames_with_ground_truth"]} frames with ground truth')
+    print(f'[demo] wrote {path}, {len(report["side_by_side_images"])} side-by-side images'
+          + (f', {report["point_cloud"]["file"]}' if report['point_cloud'] else ''))

@@ -1,0 +1,183 @@
+"""
+Parameters of the depth node: one table with defaults, ranges and descriptions.
+
+The table is the single source for the node's declarations (descriptors with ranges, so
+``ros2 param describe`` explains each one), for validation at start and at run time, and for
+``config/depth_node.yaml`` (a test keeps the YAML in sync with it). Parameters that need a
+model reload or new topics are read-only after start; the rest can be changed live.
+"""
+
+from dataclasses import dataclass, fields
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+PRECISIONS = ('fp32', 'fp16', 'bf16')
+_DEVICE_RE = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: default, description, optional numeric range, restart needed or not."""
+
+    name: str
+    default: Any
+    description: str
+    low: Optional[float] = None
+    high: Optional[float] = None
+    step: int = 0
+    read_only: bool = False
+
+    def descriptor(self) -> ParameterDescriptor:
+        text = self.description
+        if self.read_only:
+            text += ' (read at start; restart the node to change it)'
+        descriptor = ParameterDescriptor(description=text, read_only=self.read_only)
+        if self.low is not None and isinstance(self.default, bool) is False:
+            if isinstance(self.default, int):
+                descriptor.integer_range = [IntegerRange(
+                    from_value=int(self.low), to_value=int(self.high), step=self.step)]
+            elif isinstance(self.default, float):
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(self.low), to_value=float(self.high), step=0.0)]
+        return descriptor
+
+
+PARAMETERS: Tuple[ParamSpec, ...] = (
+    ParamSpec('weights', '', 'Checkpoint file (.pt) in treeaspp_depth_ros format; required. '
+              'The network variant is read from it.', read_only=True),
+    ParamSpec('variant', '', 'Expected network variant: baseline, aspp or tree_aspp; empty '
+              'accepts whatever the checkpoint holds. A mismatch is an error at start.',
+              read_only=True),
+    ParamSpec('device', 'auto', 'Inference device: auto (GPU if present, else CPU), cpu, '
+              'cuda or cuda:N. After a GPU failure at run time the node continues on the CPU.',
+              read_only=True),
+    ParamSpec('precision', 'fp32', 'Arithmetic on the GPU: fp32, fp16 or bf16 (autocast). '
+              'The CPU always runs fp32.', read_only=True),
+    ParamSpec('cpu_threads', 0, 'Threads PyTorch uses on the CPU; 0 keeps its default (one '
+              'per core). Lower it when other busy processes share the cores: with every core '
+              'contended, the PyTorch thread pool can slow inference several-fold.', 0, 256, 1,
+              read_only=True),
+    ParamSpec('input_width', 320, 'Network input width in pixels (multiple of 32); images '
+              'are resized to it and depth is resized back to the image.', 32, 2048, 32,
+              read_only=True),
+    ParamSpec('input_height', 256, 'Network input height in pixels (multiple of 32).',
+              32, 2048, 32, read_only=True),
+    ParamSpec('depth_scale', 0.0, 'Metres per network depth unit. 0 uses the calibrated '
+              'scale stored in the checkpoint, or 1.0 (depth up to scale, with a warning).',
+              0.0, 1.0e6),
+    ParamSpec('min_depth', 0.1, 'Depth below this (metres) is published as NaN.', 0.0, 1000.0),
+    ParamSpec('max_depth', 10.0, 'Depth above this (metres) is published as NaN.', 0.0, 1000.0),
+    ParamSpec('use_compressed', False, 'Subscribe to <image>/compressed (jpeg/png '
+              'sensor_msgs/CompressedImage) instead of the raw image topic.', read_only=True),
+    ParamSpec('publish_points', True, 'Publish the organised point cloud on points (only '
+              'computed while someone subscribes).'),
+    ParamSpec('points_rgb', True, 'Point cloud with colour (PCL xyzrgb, 32-byte points) '
+              'instead of xyz (16-byte points).'),
+    ParamSpec('points_stride', 1, 'Keep every n-th row and column in the point cloud '
+              '(1 = full resolution, organised).', 1, 16, 1),
+    ParamSpec('publish_colored', True, 'Publish a colour-mapped depth image on '
+              'depth/image_colored for RViz/rqt (only computed while someone subscribes).'),
+    ParamSpec('fx', 0.0, 'Fallback focal length x (pixels, at the image resolution) used '
+              'when no camera_info arrives; set fx, fy, cx, cy together or leave all at 0.',
+              0.0, 1.0e5),
+    ParamSpec('fy', 0.0, 'Fallback focal length y (pixels).', 0.0, 1.0e5),
+    ParamSpec('cx', 0.0, 'Fallback principal point x (pixels).', 0.0, 1.0e5),
+    ParamSpec('cy', 0.0, 'Fallback principal point y (pixels).', 0.0, 1.0e5),
+    ParamSpec('horizontal_fov_deg', 60.0, 'Fallback horizontal field of view (degrees) when '
+              'there is no camera_info and fx..cy are 0.', 1.0, 179.0),
+    ParamSpec('camera_info_timeout', 1.0, 'Seconds to wait for camera_info after the first '
+              'image before falling back to the intrinsics parameters (frames wait-skipped '
+              'until then are counted).', 0.0, 60.0),
+    ParamSpec('diagnostics_period', 1.0, 'Seconds between diagnostics messages.', 0.1, 60.0,
+              read_only=True),
+)
+
+SPECS: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Typed snapshot of the parameters (replaced as a whole when a parameter changes)."""
+
+    weights: str
+    variant: str
+    device: str
+    precision: str
+    cpu_threads: int
+    input_width: int
+    input_height: int
+    depth_scale: float
+    min_depth: float
+    max_depth: float
+    use_compressed: bool
+    publish_points: bool
+    points_rgb: bool
+    points_stride: int
+    publish_colored: bool
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    horizontal_fov_deg: float
+    camera_info_timeout: float
+    diagnostics_period: float
+
+    @classmethod
+    def from_values(cls, values: Dict[str, Any]) -> 'NodeConfig':
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+    @property
+    def intrinsics_set(self) -> bool:
+        return all(v > 0 for v in (self.fx, self.fy, self.cx, self.cy))
+
+
+def defaults() -> Dict[str, Any]:
+    """Parameter name -> default value."""
+    return {spec.name: spec.default for spec in PARAMETERS}
+
+
+def validate(values: Dict[str, Any], require_weights: bool = True) -> List[str]:
+    """
+    Return the reasons why ``values`` (a full parameter set) is invalid; empty when valid.
+
+    Why here and not only in descriptors: descriptors cannot express relations between
+    parameters (min < max, intrinsics all-or-nothing) or choices of strings, and the same
+    check must reject bad values at start and at run time with the same message. At run time
+    ``require_weights`` is False: weights is read-only, a missing one is reported at start.
+    """
+    errors = []
+    for name, value in values.items():
+        spec = SPECS.get(name)
+        if spec is None:
+            continue
+        expected = type(spec.default)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            errors.append(f'{name} must be of type {expected.__name__}, got {value!r}')
+            continue
+        if spec.low is not None and not spec.low <= value <= spec.high:
+            errors.append(f'{name} = {value} is outside [{spec.low:g}, {spec.high:g}]')
+        elif spec.step and (value - int(spec.low)) % spec.step:
+            errors.append(f'{name} = {value} must be a multiple of {spec.step}')
+    if errors:
+        return errors
+    if require_weights and not values['weights']:
+        errors.append('weights is required: the path of a treeaspp_depth_ros checkpoint')
+    if values['variant']:
+        from ..model import VARIANTS  # only here: reporting other errors needs no torch
+        if values['variant'] not in VARIANTS:
+            errors.append(f'variant must be empty or one of {", ".join(VARIANTS)}, got '
+                          f'{values["variant"]!r}')
+    if not _DEVICE_RE.match(values['device']):
+        errors.append(f'device must be auto, cpu, cuda or cuda:N, got {values["device"]!r}')
+    if values['precision'] not in PRECISIONS:
+        errors.append(f'precision must be one of {", ".join(PRECISIONS)}, got '
+                      f'{values["precision"]!r}')
+    if not values['min_depth'] < values['max_depth']:
+        errors.append(f'min_depth ({values["min_depth"]}) must be smaller than max_depth '
+                      f'({values["max_depth"]})')
+    intrinsics = [values[k] for k in ('fx', 'fy', 'cx', 'cy')]
+    if any(v > 0 for v in intrinsics) and not all(v > 0 for v in intrinsics):
+        errors.append('fx, fy, cx, cy must be set together (all > 0) or all left at 0')
+    return errors

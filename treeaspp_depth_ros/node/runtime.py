@@ -1,0 +1,116 @@
+"""
+Thread plumbing of the depth node: the newest-frame slot and the frame statistics.
+
+The subscription callback only drops the message into a one-slot buffer and returns, so DDS
+never waits for inference; the worker thread always takes the newest frame and every frame it
+never saw is counted as dropped. Statistics are kept over a sliding window so diagnostics
+report current fps and latency percentiles with bounded memory.
+"""
+
+import collections
+import threading
+import time
+from typing import Any, Deque, Dict, Optional, Tuple
+
+import numpy as np
+
+
+class NewestFrameSlot:
+    """A one-element mailbox: ``put`` replaces, ``take`` waits. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Optional[Any] = None
+        self._closed = False
+
+    def put(self, item: Any) -> bool:
+        """Store ``item``; return True when it replaced one nobody took (a dropped frame)."""
+        with self._cond:
+            replaced = self._item is not None
+            self._item = item
+            self._cond.notify()
+        return replaced
+
+    def take(self, timeout: float) -> Optional[Any]:
+        """Return the newest item (clearing the slot), or None after ``timeout`` or close."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+    def clear(self) -> None:
+        with self._cond:
+            self._item = None
+
+    def close(self) -> None:
+        """Wake the worker so it can exit."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class FrameStats:
+    """Counters and sliding-window timings, read by the diagnostics timer. Thread-safe."""
+
+    WINDOW = 100
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counters: Dict[str, int] = collections.Counter()
+        self._latency: Deque[float] = collections.deque(maxlen=self.WINDOW)
+        self._processing: Deque[float] = collections.deque(maxlen=self.WINDOW)
+        self._inference: Deque[float] = collections.deque(maxlen=self.WINDOW)
+        self._work: Deque[float] = collections.deque(maxlen=self.WINDOW)
+        self._published_at: Deque[float] = collections.deque(maxlen=self.WINDOW)
+        self.last_error = ''
+
+    def count(self, name: str, error: str = '') -> None:
+        with self._lock:
+            self.counters[name] += 1
+            if error:
+                self.last_error = error
+
+    def frame_done(self, latency_s: float, processing_s: float, inference_s: float,
+                   work_s: float) -> None:
+        """
+        Record one published frame.
+
+        ``latency_s``: image stamp to published; ``processing_s``: received to published
+        (includes the wait in the slot); ``inference_s``: the estimator's predict;
+        ``work_s``: the worker's whole time on the frame (decode, predict, build, publish).
+        """
+        with self._lock:
+            self.counters['published'] += 1
+            self._latency.append(latency_s)
+            self._processing.append(processing_s)
+            self._inference.append(inference_s)
+            self._work.append(work_s)
+            self._published_at.append(time.monotonic())
+
+    def snapshot(self) -> Dict[str, Any]:
+        """Counters plus fps and p50/p95 (milliseconds) over the window."""
+        with self._lock:
+            out: Dict[str, Any] = dict(self.counters)
+            times = list(self._published_at)
+            for name, values in (('latency', self._latency), ('processing', self._processing),
+                                 ('inference', self._inference), ('work', self._work)):
+                p50, p95 = _percentiles(values)
+                out[f'{name}_ms_p50'] = p50
+                out[f'{name}_ms_p95'] = p95
+            out['last_error'] = self.last_error
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        recent = time.monotonic() - times[-1] if times else float('inf')
+        # no frame for twice the window's mean interval: the stream stopped, fps is 0
+        if span > 0 and recent < 2.0 * span / (len(times) - 1) + 1.0:
+            out['fps'] = (len(times) - 1) / span
+        else:
+            out['fps'] = 0.0
+        return out
+
+
+def _percentiles(values: Deque[float]) -> Tuple[float, float]:
+    if not values:
+        return float('nan'), float('nan')
+    p50, p95 = np.percentile(np.fromiter(values, float), [50.0, 95.0]) * 1000.0
+    return float(p50), float(p95)
