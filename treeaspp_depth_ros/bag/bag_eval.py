@@ -1,0 +1,328 @@
+"""
+`treeaspp-depth bag-eval`: depth accuracy and scale consistency on a rosbag2 recording.
+
+Offline mode runs every paired frame through :class:`DepthEstimator` (the node's inference
+code) deterministically; live mode plays the bag into ROS 2 against the running node and scores
+what it publishes. Both write the same report (JSON, Markdown, plots) and can record a
+SLAM-ready bag of the outputs (`--record-out`).
+"""
+
+import argparse
+from contextlib import ExitStack
+import json
+import os
+from pathlib import Path
+import platform
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from treeaspp_depth_ros.bag import bagio, evaluation, record, report
+from treeaspp_depth_ros.cli import CommandError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('bag', metavar='BAG', type=Path, help='rosbag2 folder (sqlite3 or mcap)')
+    parser.add_argument('--image-topic', required=True,
+                        help='sensor_msgs/Image or CompressedImage colour topic')
+    parser.add_argument('--depth-topic', required=True,
+                        help='ground-truth depth topic (sensor_msgs/Image 16UC1 mm or 32FC1 m)')
+    parser.add_argument('--camera-info-topic',
+                        help='sensor_msgs/CameraInfo topic (default: IMAGE_NS/camera_info when '
+                             'present); needed for --record-out')
+    parser.add_argument('--weights', required=True, help='checkpoint (.pt) to evaluate')
+    parser.add_argument('--output', '-o', type=Path, metavar='DIR',
+                        help='report folder: report.json, report.md and plots')
+    parser.add_argument('--mode', choices=('offline', 'live'), default='offline',
+                        help='offline: deterministic, every frame; live: play into ROS 2 '
+                             'against the node and score what it publishes')
+    parser.add_argument('--device', default='cpu', help='auto, cpu, cuda, cuda:N (offline; '
+                                                        'live passes it to the node)')
+    parser.add_argument('--input-size', default='320x256', metavar='WxH',
+                        help='network input size, multiples of 32 (default 320x256)')
+    parser.add_argument('--precision', choices=('fp32', 'fp16', 'bf16'), default='fp32')
+    parser.add_argument('--min-depth', type=float, default=0.1)
+    parser.add_argument('--max-depth', type=float, default=10.0)
+    parser.add_argument('--crop', choices=('none', 'eigen'), default='none',
+                        help='evaluation crop (eigen: the NYUv2 Eigen crop)')
+    parser.add_argument('--max-dt', type=float, default=0.02,
+                        help='largest image/depth header-stamp difference to pair (s)')
+    parser.add_argument('--allow-unmatched', action='store_true',
+                        help='evaluate matched frames even if some images/depths have no partner')
+    parser.add_argument('--max-frames', type=int, help='evaluate only the first N pairs')
+    parser.add_argument('--samples', type=int, default=4,
+                        help='frames in the RGB | prediction | ground truth | error strip')
+    parser.add_argument('--record-out', type=Path, metavar='BAG',
+                        help='write the outputs + original stream as a SLAM-ready bag')
+    parser.add_argument('--record-storage', choices=sorted(bagio.STORAGES), default='sqlite3')
+    parser.add_argument('--record-prefix', default='/camera',
+                        help='topic prefix of the --record-out bag (default /camera)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing --record-out bag or --output folder (a '
+                             'previous report folder is always replaced)')
+    live = parser.add_argument_group('live mode')
+    live.add_argument('--rate', type=float, default=1.0,
+                      help='playback rate factor (0.5 = half speed)')
+    live.add_argument('--clock', action='store_true',
+                      help='publish /clock from bag time and start the node with use_sim_time')
+    live.add_argument('--attach', metavar='NAMESPACE',
+                      help='use an already running node in NAMESPACE (ROS_DOMAIN_ID from the '
+                           'environment) instead of starting one')
+    live.add_argument('--domain-id', type=int,
+                      help='ROS_DOMAIN_ID for the node started here (default: a free-looking '
+                           'one derived from the process id)')
+    live.add_argument('--qos', choices=('recorded', 'reliable', 'best-effort'),
+                      default='recorded', help='QoS to publish the bag with (default: as '
+                                               'recorded in the bag metadata)')
+    live.add_argument('--node-timeout', type=float, default=60.0,
+                      help='seconds to wait for the node to come up')
+    live.add_argument('--drain-timeout', type=float, default=10.0,
+                      help='seconds to wait for outstanding outputs after the last frame')
+    live.add_argument('--node-threads', type=int,
+                      help='OMP_NUM_THREADS for the node started here (CPU inference threads)')
+    live.add_argument('--node-param', action='append', default=[], metavar='NAME:=VALUE',
+                      help='extra node parameter (repeatable)')
+
+
+def parse_size(text: str) -> tuple:
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise CommandError(f'--input-size must look like 320x256, got {text!r}') from None
+    if width < 32 or height < 32 or width % 32 or height % 32:
+        raise CommandError(f'--input-size must be multiples of 32, got {text}')
+    return width, height
+
+
+def make_estimator(weights: str, device: str, input_size: tuple, precision: str,
+                   depth_scale: Optional[float] = None):
+    """Load the node's inference path; checkpoint problems become a user error naming the file."""
+    from treeaspp_depth_ros.checkpoint import CheckpointError
+    from treeaspp_depth_ros.inference import DepthEstimator
+    if not Path(weights).is_file():
+        raise CommandError(f'weights file not found: {weights}')
+    try:
+        return DepthEstimator(weights, device=device, input_size=input_size,
+                              precision=precision, depth_scale=depth_scale)
+    except (CheckpointError, ValueError, RuntimeError) as error:
+        raise CommandError(f'cannot load weights {weights}: {error}') from None
+
+
+def header_for(stamp_ns: int, frame_id: str):
+    from builtin_interfaces.msg import Time
+    from std_msgs.msg import Header
+    return Header(stamp=Time(sec=int(stamp_ns // 10**9), nanosec=int(stamp_ns % 10**9)),
+                  frame_id=str(frame_id))
+
+
+def camera_matrix(frame: evaluation.FrameData, width: int, height: int,
+                  topic: Optional[str]) -> np.ndarray:
+    """K for the image size (camera_info scaled if it was published for another size)."""
+    from treeaspp_depth_ros.conversions.camera_info import camera_info_to_K, CameraInfoError
+    info = frame.camera_info_msg
+    try:
+        K = camera_info_to_K(info)
+    except CameraInfoError as error:
+        raise CommandError(f'camera_info topic {topic}: {error}') from None
+    if int(info.width) and int(info.height) and (int(info.width), int(info.height)) != \
+            (width, height):
+        K = K.copy()
+        K[0] *= width / int(info.width)
+        K[1] *= height / int(info.height)
+    return K
+
+
+def record_offline_frame(recorder: record.OutputRecorder, frame: evaluation.FrameData,
+                         inputs: evaluation.EvalInputs, rgb: np.ndarray,
+                         pred: np.ndarray) -> None:
+    """
+    Write what the node publishes for this frame with its default parameters.
+
+    Built with the node's conversions: depth/image 32FC1, depth/camera_info (the input's,
+    restamped) and an organised xyzrgb cloud.
+    """
+    import dataclasses
+    from treeaspp_depth_ros.conversions.camera_info import make_camera_info
+    from treeaspp_depth_ros.conversions.image import depth_to_image_msg
+    from treeaspp_depth_ros.conversions.pointcloud import depth_to_pointcloud2
+    height, width = rgb.shape[:2]
+    stamp = frame.pair.stamp_ns
+    frame_id = str(frame.image_msg.header.frame_id)
+    header = header_for(stamp, frame_id)
+    K = camera_matrix(frame, width, height, inputs.camera_info_topic)
+    recorder.note_camera(K, width, height)
+    info = frame.camera_info_msg
+    if (int(info.width), int(info.height)) == (width, height):
+        ts = bagio.typestore()
+        rosbags_header = ts.types['std_msgs/msg/Header'](
+            stamp=ts.types['builtin_interfaces/msg/Time'](sec=int(stamp // 10**9),
+                                                          nanosec=int(stamp % 10**9)),
+            frame_id=frame_id)
+        restamped = dataclasses.replace(info, header=rosbags_header)
+    else:
+        distortion = [float(v) for v in info.d] if len(info.d) else None
+        restamped = make_camera_info(K, width, height, header, distortion)
+    same_stamp = bagio.stamp_ns(info) == stamp and restamped is not None
+    recorder.write_input(stamp, frame.image_raw,
+                         frame.camera_info_raw if same_stamp and info is not None and
+                         (int(info.width), int(info.height)) == (width, height) else restamped,
+                         frame_id)
+    recorder.write_output('depth', stamp, depth_to_image_msg(pred, header, '32FC1'))
+    recorder.write_output('depth_camera_info', stamp, restamped)
+    recorder.write_output('points', stamp, depth_to_pointcloud2(pred, K, header, rgb=rgb))
+
+
+def machine_info() -> Dict[str, object]:
+    import torch
+    return {'python': platform.python_version(), 'torch': torch.__version__,
+            'cpu': platform.processor() or platform.machine(), 'cpu_count': os.cpu_count(),
+            'torch_threads': torch.get_num_threads()}
+
+
+def run_offline(args: argparse.Namespace, inputs: evaluation.EvalInputs,
+                acc: evaluation.MetricAccumulator, recorder: Optional[record.OutputRecorder],
+                estimator) -> Dict[str, object]:
+    """Every paired frame through the estimator; returns timing and the report samples."""
+    wanted = set(evaluation.sample_indices(len(inputs.pairs), args.samples))
+    samples: List[Dict[str, object]] = []
+    timings = {'decode_s': 0.0, 'inference_s': 0.0, 'metrics_s': 0.0, 'record_s': 0.0}
+    started = time.perf_counter()
+    for frame in evaluation.iter_frames(inputs):
+        t0 = time.perf_counter()
+        rgb = evaluation.decode_rgb(inputs, frame)
+        gt = evaluation.decode_depth(inputs, frame)
+        t1 = time.perf_counter()
+        pred = estimator.predict(rgb)
+        t2 = time.perf_counter()
+        if recorder is not None:
+            record_offline_frame(recorder, frame, inputs, rgb, pred)
+        t3 = time.perf_counter()
+        acc.add(frame.pair, pred, gt)
+        t4 = time.perf_counter()
+        timings['decode_s'] += t1 - t0
+        timings['inference_s'] += t2 - t1
+        timings['record_s'] += t3 - t2
+        timings['metrics_s'] += t4 - t3
+        if frame.pair.index in wanted:
+            samples.append({'index': frame.pair.index, 'rgb': rgb.copy(),
+                            'pred': evaluation.fit_to(pred, gt.shape), 'gt': gt})
+    elapsed = time.perf_counter() - started
+    count = len(inputs.pairs)
+    return {
+        'elapsed_s': elapsed,
+        'fps': count / elapsed if elapsed > 0 else float('nan'),
+        'model_fps': count / timings['inference_s'] if timings['inference_s'] > 0 else None,
+        'timing_ms_per_frame': {k[:-2]: 1000.0 * v / max(count, 1) for k, v in timings.items()},
+        'samples': samples,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    input_size = parse_size(args.input_size)
+    if args.min_depth <= 0 or args.max_depth <= args.min_depth:
+        raise CommandError(f'need 0 < --min-depth < --max-depth, got {args.min_depth}, '
+                           f'{args.max_depth}')
+    if args.rate <= 0:
+        raise CommandError(f'--rate must be positive, got {args.rate}')
+    if args.mode == 'offline' and (args.attach or args.clock):
+        raise CommandError('--attach and --clock only apply to --mode live')
+    if args.record_out is not None and args.output is not None and \
+            Path(args.record_out).resolve() == Path(args.output).resolve():
+        raise CommandError('--record-out and --output must be different paths')
+    estimator = make_estimator(args.weights, args.device if args.mode == 'offline' else 'cpu',
+                               input_size, args.precision)
+    with ExitStack() as stack:
+        inputs = evaluation.open_inputs(
+            args.bag, args.image_topic, args.depth_topic, args.camera_info_topic,
+            max_dt=args.max_dt, allow_unmatched=args.allow_unmatched,
+            max_frames=args.max_frames)
+        stack.callback(inputs.reader.close)
+        if args.record_out is not None and inputs.camera_info_topic is None:
+            raise CommandError(
+                f'--record-out needs camera intrinsics: bag {args.bag} has no camera_info next '
+                f'to {args.image_topic}; pass --camera-info-topic')
+        report_dir = None
+        if args.output is not None:
+            report_dir = stack.enter_context(
+                bagio.atomic_output(args.output, overwrite=args.overwrite,
+                                    replace_if='report.json'))
+            report_dir.mkdir()
+        recorder = None
+        record_dir = None
+        if args.record_out is not None:
+            record_dir = stack.enter_context(
+                bagio.atomic_output(args.record_out, overwrite=args.overwrite))
+            writer = stack.enter_context(bagio.BagWriter(
+                record_dir, storage=args.record_storage,
+                custom_data={'generator': f'treeaspp-depth bag-eval --mode {args.mode}',
+                             'source_bag': str(args.bag), 'weights': str(args.weights)}))
+            recorder = record.OutputRecorder(writer, inputs.image_type, args.record_prefix)
+        acc = stack.enter_context(evaluation.MetricAccumulator(
+            args.min_depth, args.max_depth, None if args.crop == 'none' else args.crop,
+            metric=estimator.scale_is_metric,
+            scratch_dir=report_dir.parent if report_dir is not None else None))
+        if args.mode == 'offline':
+            outcome = run_offline(args, inputs, acc, recorder, estimator)
+        else:
+            from treeaspp_depth_ros.bag import live
+            outcome = live.run_live(args, inputs, acc, recorder, input_size)
+        results = acc.finish()
+        if recorder is not None:
+            if recorder.K is None and inputs.camera_infos:
+                stamp, timestamp, raw = inputs.camera_infos[0]
+                info = inputs.reader.decode(inputs.camera_info_topic, bagio.CAMERA_INFO,
+                                            timestamp, raw)
+                from treeaspp_depth_ros.conversions.camera_info import camera_info_to_K
+                recorder.note_camera(camera_info_to_K(info), int(info.width), int(info.height))
+            fps = len(inputs.pairs) / max(
+                (inputs.pairs[-1].stamp_ns - inputs.pairs[0].stamp_ns) * 1e-9, 1e-9) \
+                if len(inputs.pairs) > 1 else 30.0
+            record.write_orbslam3_settings(record_dir, recorder, fps)
+        summary = build_report(args, inputs, estimator, input_size, results, outcome)
+        if report_dir is not None:
+            report.write_report(report_dir, summary, acc.frames, outcome['samples'])
+    print_summary(summary, args)
+    return 0
+
+
+def build_report(args, inputs: evaluation.EvalInputs, estimator, input_size, results,
+                 outcome) -> Dict[str, object]:
+    summary: Dict[str, object] = {
+        'bag': str(args.bag), 'mode': args.mode, 'weights': str(args.weights),
+        'variant': estimator.variant, 'device': str(estimator.device),
+        'input_size': list(input_size), 'precision': args.precision,
+        'depth_scale': estimator.depth_scale, 'scale_is_metric': estimator.scale_is_metric,
+        'image_topic': inputs.image_topic, 'depth_topic': inputs.depth_topic,
+        'camera_info_topic': inputs.camera_info_topic,
+        'images': inputs.image_count, 'depths': inputs.depth_count,
+        'frames_paired': len(inputs.pairs),
+        'min_depth': args.min_depth, 'max_depth': args.max_depth,
+        'crop': None if args.crop == 'none' else args.crop,
+        'record_out': str(args.record_out) if args.record_out else None,
+        'machine': machine_info(),
+    }
+    summary.update(results)
+    summary.update({k: v for k, v in outcome.items() if k != 'samples'})
+    return summary
+
+
+def print_summary(summary: Dict[str, object], args) -> None:
+    med, glob = summary['median_scaled'], summary['global_scaled']
+    line = (f'{summary["mode"]}: {summary["frames"]} frames, {summary["fps"]:.2f} frames/s | '
+            f'median-scaled AbsRel {med["abs_rel"]:.4f} RMSE {med["rmse"]:.4f} '
+            f'd1 {med["a1"]:.4f} | global-scaled (x{summary["global_scale"]:.4g}) AbsRel '
+            f'{glob["abs_rel"]:.4f} RMSE {glob["rmse"]:.4f} d1 {glob["a1"]:.4f} | '
+            f'scale ratio CV {summary["scale_ratio_cv"]:.4f}')
+    if 'dropped' in summary:
+        line += f' | dropped {summary["dropped"]}'
+    print(line)
+    if args.output is not None:
+        print(f'report: {Path(args.output) / "report.md"}')
+    if args.record_out is not None:
+        print(f'recorded: {args.record_out}')
+
+
+def load_report(folder: Path) -> Dict[str, object]:
+    """Read a report.json back (used by tests and the demo)."""
+    return json.loads((Path(folder) / 'report.json').read_text())
