@@ -1,0 +1,84 @@
+"""
+Training throughput per Table 1 variant: full optimiser steps at 320x256, batch 16.
+
+One step = depth for target + 2 references, poses both ways, the SC-SfMLearner loss, backward
+and Adam, through `training.trainer.Trainer.train_step` (the real loop). Baseline for the ratios:
+the `baseline` variant measured in the same run. On a GPU the script also measures bf16 / fp16
+autocast and channels_last. Usage::
+
+    python benchmarks/bench_training.py [--batch-size 16] [--steps 3]
+        [--output benchmarks/results/training.json]
+"""
+
+import argparse
+from pathlib import Path
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info, write_json  # noqa: E402, I100
+
+from training.config import load_config  # noqa: E402
+from training.trainer import Trainer  # noqa: E402
+from treeaspp_depth_ros.model import VARIANTS  # noqa: E402
+
+
+def measure(variant: str, batch_size: int, steps: int, device: str, amp: str,
+            channels_last: bool, out: Path) -> Dict[str, Any]:
+    config = load_config('synthetic_tiny', {
+        'model.variant': variant, 'data.width': 320, 'data.height': 256,
+        'data.synthetic.sequences': 1, 'data.synthetic.frames': batch_size + 2,
+        'optim.batch_size': batch_size, 'train.device': device, 'train.amp': amp,
+        'train.channels_last': channels_last, 'train.tensorboard': False,
+        'train.threads': 0, 'val.format': 'none', 'train.output_dir': str(out)})
+    trainer = Trainer(config)
+    batch = next(iter(trainer.loader))
+    trainer.train_step(batch)  # warm-up: allocator, cuDNN / oneDNN kernel selection
+    times: List[float] = []
+    for _ in range(steps):
+        if trainer.device.type == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        trainer.train_step(batch)
+        if trainer.device.type == 'cuda':
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    step_s = sorted(times)[len(times) // 2]
+    return {'variant': variant, 'device': str(trainer.device), 'amp': amp,
+            'channels_last': channels_last, 'batch_size': batch_size,
+            'step_s': round(step_s, 4), 'samples_per_s': round(batch_size / step_s, 2),
+            'frames_per_s': round(3 * batch_size / step_s, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--steps', type=int, default=3)
+    parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
+    parser.add_argument('--output', type=Path,
+                        default=Path(__file__).resolve().parent / 'results' / 'training.json')
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = [('cpu', 'none', False)]
+    if torch.cuda.is_available():
+        settings = [('cuda', 'none', False), ('cuda', 'bf16', False), ('cuda', 'bf16', True),
+                    ('cuda', 'fp16', True)]
+    out = Path(tempfile.mkdtemp(prefix='bench_training_'))
+    rows = [measure(v, args.batch_size, args.steps, device, amp, cl, out)
+            for device, amp, cl in settings for v in VARIANTS]
+    for row in rows:
+        base = next(r for r in rows if r['variant'] == 'baseline' and r['device'] == row['device']
+                    and r['amp'] == row['amp'] and r['channels_last'] == row['channels_last'])
+        row['speed_vs_baseline'] = round(row['samples_per_s'] / base['samples_per_s'], 3)
+    write_json({'benchmark': 'training_step_320x256', 'unit': 'samples (target + 2 refs) / s',
+                'machine': machine_info(), 'results': rows}, args.output)
+
+
+if __name__ == '__main__':
+    main()

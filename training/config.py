@@ -1,0 +1,247 @@
+"""
+Training configuration: YAML files over built-in defaults, any field overridable from the CLI.
+
+A config file may name a parent with ``base: other.yaml`` (relative to the file). Command-line
+overrides use dotted keys, ``--optim.lr 2e-4 --data.root /data/nyu``; values are parsed as YAML
+(``null``, ``true``, ``[1, 2]``). Unknown keys are errors, so a typo never trains silently with
+a default.
+"""
+
+import argparse
+import copy
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent / 'configs'
+
+DEFAULTS: Dict[str, Any] = {
+    'name': 'tree_aspp',
+    'model': {
+        'variant': 'tree_aspp',          # baseline | aspp | tree_aspp (paper Table 1 rows)
+        'upsample_mode': 'nearest',      # decoder upsampling (SC-SfMLearner: nearest)
+        'dilation_rates': [1, 2, 3, 4],
+        'pretrained': None,              # null | imagenet | path to resnet18 .pth
+        'sync_bn': False,                # SyncBatchNorm across DDP ranks
+    },
+    'data': {
+        'format': 'sc_depth',            # sc_depth | pairs | video | tum | 7scenes | synthetic
+        'root': None,
+        'width': 320,
+        'height': 256,
+        'sampling': 'stride',            # stride | pose | flow (see training/data/selection.py)
+        'sequence_length': 3,
+        'skip_frames': 1,
+        'min_translation': 0.05,         # metres, for sampling: pose
+        'max_translation': 0.3,
+        'max_rotation_deg': 5.0,
+        'flip': True,
+        'scale_min': 1.0,                # random scale-crop range (SC-SfMLearner: 1 - 1.15)
+        'scale_max': 1.15,
+        'num_workers': 4,
+        'verify': 'quick',               # off | quick (first/last frame per scene) | full
+        'synthetic': {'sequences': 8, 'frames': 64, 'trajectory': 'forward', 'seed': 0,
+                      'supersample': 1},
+    },
+    'val': {
+        'format': 'auto',                # auto (from data) | none | test | sc_depth | 7scenes |
+                                         # tum | video | synthetic
+        'root': None,
+        'stride': 1,
+        'limit': 0,                      # at most this many images (0 = all)
+        'crop': 'eigen',                 # eigen | null
+        'min_depth': 0.1,
+        'max_depth': 10.0,
+        'batch_size': 16,
+        'synthetic': {'sequences': 4, 'frames': 8, 'trajectory': 'forward', 'seed': 10000},
+    },
+    'loss': {
+        'photo': 1.0,
+        'smooth': 0.1,
+        'geometry': 0.5,
+        'with_ssim': True,
+        'with_mask': True,               # self-discovered mask
+        'with_auto_mask': False,
+        'padding_mode': 'zeros',
+        'num_scales': 1,
+    },
+    'optim': {
+        'lr': 1.0e-4,
+        'betas': [0.9, 0.999],
+        'weight_decay': 0.0,
+        'batch_size': 16,                # per process (global batch = batch_size x world size)
+        'epochs': 50,
+        'epoch_size': 0,                 # steps per epoch; 0 = one pass over the data
+        'lr_schedule': 'constant',       # constant (paper) | cosine (to 5% over the run)
+        'grad_clip': 0.0,
+    },
+    'train': {
+        'device': 'auto',                # auto | cpu | cuda
+        'amp': 'none',                   # none | bf16 | fp16
+        'channels_last': False,
+        'seed': 0,
+        'output_dir': None,              # default runs/<name>
+        'resume': None,                  # checkpoint to continue from (usually <output>/last.pth)
+        'log_every': 20,
+        'image_every': 500,
+        'checkpoint_every': 500,         # steps between `last.pth` writes (and every epoch end)
+        'max_nonfinite': 20,             # consecutive NaN/inf losses tolerated before stopping
+        'max_steps': 0,                  # stop after this many steps in total (0 = all epochs)
+        'max_time_s': 0.0,               # stop after this much training time (0 = no limit)
+        'threads': 0,                    # torch CPU threads (0 = torch default)
+        'progress': True,
+        'tensorboard': True,
+    },
+}
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used."""
+
+
+def _read_yaml(path: Path) -> Dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f'config file not found: {path}')
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f'{path}: invalid YAML: {error}') from None
+    if not isinstance(data, dict):
+        raise ConfigError(f'{path}: a config must be a mapping of sections')
+    base = data.pop('base', None)
+    if base is None:
+        return data
+    parent = _read_yaml(resolve_config_path(base, path.parent))
+    return merge(parent, data, str(path), strict=False)
+
+
+def resolve_config_path(name: Union[str, Path], relative_to: Optional[Path] = None) -> Path:
+    """Find a config file by path or bundled name (``tree_aspp`` -> training/configs/...)."""
+    path = Path(name)
+    candidates = [path]
+    if relative_to is not None and not path.is_absolute():
+        candidates.insert(0, relative_to / path)
+    candidates.append(CONFIG_DIR / path)
+    candidates.append(CONFIG_DIR / f'{path}.yaml')
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f'config not found: {name} (bundled: '
+                      f'{", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))})')
+
+
+def merge(base: Dict[str, Any], update: Dict[str, Any], source: str, strict: bool = True,
+          prefix: str = '') -> Dict[str, Any]:
+    """Recursive update; with `strict`, keys must exist in `base`."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        dotted = f'{prefix}{key}'
+        if strict and key not in out:
+            raise ConfigError(f'{source}: unknown config key {dotted!r}')
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value, source, strict, dotted + '.')
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def flatten(config: Dict[str, Any], prefix: str = '') -> Iterator[Tuple[str, Any]]:
+    for key, value in config.items():
+        if isinstance(value, dict):
+            yield from flatten(value, f'{prefix}{key}.')
+        else:
+            yield f'{prefix}{key}', value
+
+
+def set_dotted(config: Dict[str, Any], key: str, value: Any) -> None:
+    node = config
+    parts = key.split('.')
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f'unknown config key {key!r}')
+        node = node[part]
+    if parts[-1] not in node:
+        raise ConfigError(f'unknown config key {key!r}')
+    node[parts[-1]] = value
+
+
+def load_config(config: Union[str, Path, Dict[str, Any], None] = None,
+                overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Defaults <- config file (or dict) <- overrides (dotted keys or nested dicts)."""
+    result = copy.deepcopy(DEFAULTS)
+    if isinstance(config, dict):
+        result = merge(result, config, 'config dict')
+    elif config is not None:
+        path = resolve_config_path(config)
+        result = merge(result, _read_yaml(path), str(path))
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and '.' not in key and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value, 'overrides', prefix=key + '.')
+        else:
+            set_dotted(result, key, value)
+    validate(result)
+    return result
+
+
+def validate(config: Dict[str, Any]) -> None:
+    """Reject values that would only fail later (or silently misbehave)."""
+    _coerce_numbers(config, DEFAULTS)
+    data, optim, train = config['data'], config['optim'], config['train']
+    if data['width'] % 32 or data['height'] % 32 or data['width'] < 64 or data['height'] < 64:
+        raise ConfigError(f'data.width/height must be multiples of 32 and >= 64, got '
+                          f'{data["width"]}x{data["height"]}')
+    if train['amp'] not in ('none', 'bf16', 'fp16'):
+        raise ConfigError(f'train.amp must be none, bf16 or fp16, got {train["amp"]!r}')
+    if optim['batch_size'] < 1 or optim['epochs'] < 1:
+        raise ConfigError('optim.batch_size and optim.epochs must be >= 1')
+    if not 1.0 <= data['scale_min'] <= data['scale_max']:
+        raise ConfigError('need 1 <= data.scale_min <= data.scale_max')
+    if optim['lr_schedule'] not in ('constant', 'cosine'):
+        raise ConfigError(f'optim.lr_schedule must be constant or cosine, got '
+                          f'{optim["lr_schedule"]!r}')
+    if data['verify'] not in ('off', 'quick', 'full'):
+        raise ConfigError(f'data.verify must be off, quick or full, got {data["verify"]!r}')
+    if config['val']['crop'] not in (None, 'eigen'):
+        raise ConfigError(f'val.crop must be eigen or null, got {config["val"]["crop"]!r}')
+
+
+def output_dir(config: Dict[str, Any]) -> Path:
+    return Path(config['train']['output_dir'] or Path('runs') / config['name'])
+
+
+def add_override_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--section.key`` option per config field, so ``--help`` lists them all."""
+    group = parser.add_argument_group('config overrides (values are YAML)')
+    for key, value in flatten(DEFAULTS):
+        shown = yaml.safe_dump(value, default_flow_style=True).replace('\n...', '').strip()
+        group.add_argument(f'--{key}', dest=f'override:{key}', metavar='V', default=None,
+                           help=f'default: {shown}'.replace('%', '%%'))
+
+
+def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:
+    out = {}
+    for dest, raw in vars(args).items():
+        if dest.startswith('override:') and raw is not None:
+            try:
+                out[dest[len('override:'):]] = yaml.safe_load(raw)
+            except yaml.YAMLError as error:
+                raise ConfigError(f'--{dest[9:]}: cannot parse {raw!r}: {error}') from None
+    return out
+
+
+def _coerce_numbers(config: Dict[str, Any], defaults: Dict[str, Any], prefix: str = '') -> None:
+    """YAML reads ``1e-4`` as a string and ``1`` as an int: follow the defaults' float type."""
+    for key, default in defaults.items():
+        value = config.get(key)
+        if isinstance(default, dict) and isinstance(value, dict):
+            _coerce_numbers(value, default, f'{prefix}{key}.')
+        elif isinstance(default, float) and not isinstance(value, bool):
+            try:
+                config[key] = float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f'{prefix}{key} must be a number, got {value!r}') from None
+
+
+def dump(config: Dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False)

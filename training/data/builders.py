@@ -1,0 +1,72 @@
+"""Datasets from a training config (the `data` and `val` sections)."""
+
+from typing import Any, Dict, Optional
+
+from .augment import FrameTransform
+from .datasets import DepthTestSet, SamplingConfig, SequenceDataset
+from .readers import DataError
+from .scenes import find_split_file, load_scenes, synthetic_scenes
+from .testsets import load_test_set, synthetic_test_set
+
+
+def build_train_dataset(config: Dict[str, Any]) -> SequenceDataset:
+    """Build the training samples of ``config['data']``; bad data fails here."""
+    data = config['data']
+    if data['format'] == 'synthetic':
+        syn = data['synthetic']
+        scenes = synthetic_scenes(syn['sequences'], syn['frames'], data['width'],
+                                  data['height'], syn['trajectory'], syn['seed'],
+                                  syn['supersample'])
+    else:
+        if not data['root']:
+            raise DataError(f'data.root is required for data.format {data["format"]!r}')
+        scenes = load_scenes(data['format'], data['root'], split='train')
+    sampling = SamplingConfig(data['sampling'], data['sequence_length'], data['skip_frames'],
+                              data['min_translation'], data['max_translation'],
+                              data['max_rotation_deg'])
+    transform = FrameTransform(data['width'], data['height'], data['flip'],
+                               (data['scale_min'], data['scale_max']))
+    dataset = SequenceDataset(scenes, transform, sampling, augment=True,
+                              seed=config['train']['seed'])
+    if data['verify'] != 'off':
+        dataset.verify(full=data['verify'] == 'full')
+    return dataset
+
+
+def build_val_set(config: Dict[str, Any]) -> Optional[DepthTestSet]:
+    """Build the depth validation set of ``config['val']`` (None when disabled)."""
+    val, data = config['val'], config['data']
+    layout = val['format']
+    if layout == 'auto':
+        if val['root']:
+            layout = 'path'
+        elif data['format'] == 'synthetic':
+            layout = 'synthetic'
+        elif data['format'] == 'sc_depth' and _has_val_split(data['root']):
+            layout = 'sc_depth'
+        else:
+            return None
+    if layout == 'none':
+        return None
+    limit = val['limit'] or None
+    if layout == 'synthetic':
+        syn = val['synthetic']
+        test_set = synthetic_test_set(syn['sequences'], syn['frames'], data['width'],
+                                      data['height'], syn['trajectory'], syn['seed'])
+        test_set.items = test_set.items[:limit] if limit else test_set.items
+    else:
+        root = val['root'] or data['root']
+        test_set = load_test_set(root, 'auto' if layout == 'path' else layout, val['stride'],
+                                 limit)
+    test_set.check()
+    return test_set
+
+
+def _has_val_split(root: Optional[str]) -> bool:
+    if not root:
+        return False
+    try:
+        find_split_file(root, 'val')
+    except DataError:
+        return False
+    return True

@@ -1,0 +1,346 @@
+"""The training loop: one CPU process or many GPUs under torchrun, resumable to the step."""
+
+import json
+import math
+import os
+from pathlib import Path
+import time
+from typing import Any, Dict, Iterable, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from treeaspp_depth_ros.checkpoint import load_checkpoint, save_checkpoint
+from treeaspp_depth_ros.inference import DepthEstimator
+from treeaspp_depth_ros.layers import normalize_image
+from treeaspp_depth_ros.losses import LossWeights, SelfSupervisedLoss
+
+from .config import dump, output_dir
+from .data.builders import build_train_dataset, build_val_set
+from .distributed import (all_true, barrier, cleanup, init_distributed, resolve_device,
+                          ResumableSampler)
+from .model import build_networks, SfMModel
+from .validation import evaluate_depth
+from .visualize import training_grid
+
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+class TrainingError(RuntimeError):
+    """Training cannot continue (diverged, bad resume file); the message says what to do."""
+
+
+class Trainer:
+    """Builds data, networks and optimiser from a config and runs the epochs."""
+
+    def __init__(self, config: Dict[str, Any]) -> None:
+        self.config = config
+        train = config['train']
+        if train['threads']:
+            torch.set_num_threads(int(train['threads']))
+        self.device = resolve_device(train['device'], _local_rank())
+        self.dist = init_distributed(self.device)
+        self.out = output_dir(config)
+        torch.manual_seed(train['seed'])
+        self.dataset = build_train_dataset(config)
+        self.val_set = build_val_set(config) if self.dist.is_main else None
+        depth_net, pose_net = build_networks(config['model'])
+        model: nn.Module = SfMModel(depth_net, pose_net, train['channels_last'])
+        if config['model']['sync_bn'] and self.dist.enabled:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = model.to(self.device)
+        if train['channels_last']:
+            model = model.to(memory_format=torch.channels_last)
+        self.net = model
+        self.model = model
+        if self.dist.enabled:
+            # scales the loss does not use still produce (unused) decoder outputs
+            unused = config['loss']['num_scales'] < 4
+            self.model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == 'cuda' else None,
+                find_unused_parameters=unused)
+        optim = config['optim']
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=optim['lr'],
+                                          betas=tuple(optim['betas']),
+                                          weight_decay=optim['weight_decay'])
+        self.amp_dtype = AMP_DTYPES.get(train['amp'])
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=train['amp'] == 'fp16')
+        loss = config['loss']
+        self.loss_fn = SelfSupervisedLoss(
+            LossWeights(loss['photo'], loss['smooth'], loss['geometry']), loss['with_ssim'],
+            loss['with_mask'], loss['with_auto_mask'], loss['padding_mode'], loss['num_scales'])
+        self.sampler = ResumableSampler(self.dataset, self.dist, shuffle=True, seed=train['seed'])
+        workers = config['data']['num_workers']
+        self.loader = DataLoader(self.dataset, batch_size=optim['batch_size'],
+                                 sampler=self.sampler, num_workers=workers, drop_last=True,
+                                 pin_memory=self.device.type == 'cuda',
+                                 persistent_workers=workers > 0)
+        full_epoch = len(self.dataset) // (optim['batch_size'] * self.dist.world_size)
+        if full_epoch < 1:
+            raise TrainingError(f'{len(self.dataset)} training samples are fewer than one batch '
+                                f'of {optim["batch_size"]} x {self.dist.world_size} processes')
+        self.steps_per_epoch = min(full_epoch, optim['epoch_size'] or full_epoch)
+        self.epoch = 0
+        self.step_in_epoch = 0
+        self.global_step = 0
+        self.best_abs_rel = math.inf
+        self.train_time_s = 0.0
+        self.nonfinite_total = 0
+        self.nonfinite_streak = 0
+        self.history: List[Dict[str, float]] = []
+        self.metrics: Dict[str, Any] = {}
+        self.writer = None
+        if train['resume']:
+            self.resume(train['resume'])
+
+    # --- state -------------------------------------------------------------------------------
+
+    def state(self) -> Dict[str, Any]:
+        """Everything besides the weights that `resume` needs to continue exactly."""
+        rng = {'torch': torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng['cuda'] = torch.cuda.get_rng_state_all()
+        return {'config': self.config, 'epoch': self.epoch, 'step_in_epoch': self.step_in_epoch,
+                'step': self.global_step, 'optimizer': self.optimizer.state_dict(),
+                'scaler': self.scaler.state_dict(), 'rng': rng,
+                'best_abs_rel': self.best_abs_rel, 'train_time_s': self.train_time_s,
+                'nonfinite_steps': self.nonfinite_total, 'metrics': self.metrics,
+                'world_size': self.dist.world_size}
+
+    def save(self, name: str, resumable: bool = True) -> Path:
+        """Write ``<output>/<name>.pth``; without optimiser state unless `resumable`."""
+        path = self.out / f'{name}.pth'
+        if self.dist.is_main:
+            state = self.state()
+            if not resumable:
+                for key in ('optimizer', 'scaler', 'rng'):
+                    state.pop(key)
+            save_checkpoint(path, self.net.depth_net, self.net.pose_net, **state)
+        return path
+
+    def resume(self, path: str) -> None:
+        ckpt = load_checkpoint(path)
+        if 'optimizer' not in ckpt or 'pose_net' not in ckpt:
+            raise TrainingError(f'{path} is not a training checkpoint (no optimiser / pose '
+                                f'network state); start a new run with --model.pretrained')
+        if ckpt['variant'] != self.net.depth_net.variant:
+            raise TrainingError(f'{path} holds a {ckpt["variant"]!r} network but the config '
+                                f'trains {self.net.depth_net.variant!r}')
+        self.net.depth_net.load_state_dict(ckpt['depth_net'])
+        self.net.pose_net.load_state_dict(ckpt['pose_net'])
+        self.optimizer.load_state_dict(ckpt['optimizer'])
+        self.scaler.load_state_dict(ckpt['scaler'])
+        torch.set_rng_state(ckpt['rng']['torch'])
+        if 'cuda' in ckpt['rng'] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt['rng']['cuda'])
+        self.epoch, self.step_in_epoch = ckpt['epoch'], ckpt['step_in_epoch']
+        self.global_step = ckpt['step']
+        self.best_abs_rel = ckpt.get('best_abs_rel', math.inf)
+        self.train_time_s = ckpt.get('train_time_s', 0.0)
+        self.nonfinite_total = ckpt.get('nonfinite_steps', 0)
+        self.metrics = ckpt.get('metrics', {})
+        if ckpt.get('world_size', 1) != self.dist.world_size and self.step_in_epoch:
+            # the per-rank sample order depends on the world size: restart the epoch
+            self.step_in_epoch = 0
+
+    # --- one step ----------------------------------------------------------------------------
+
+    def forward_loss(self, batch: Dict[str, torch.Tensor]):
+        """Loss of one batch and the pieces the TensorBoard image grid shows."""
+        tgt = normalize_image(batch['tgt'].to(self.device, non_blocking=True))
+        refs = normalize_image(batch['refs'].to(self.device, non_blocking=True))
+        K = batch['K'].to(self.device, non_blocking=True)
+        b, r = refs.shape[:2]
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            disparities, poses = self.model(tgt, refs)
+        scales = self.config['loss']['num_scales']
+        depths = [1.0 / d.float() for d in disparities[:scales]]
+        poses = poses.float()
+        tgt_depths = [d[:b] for d in depths]
+        ref_depths = [[d[(i + 1) * b:(i + 2) * b] for d in depths] for i in range(r)]
+        ref_imgs = [refs[:, i] for i in range(r)]
+        forward = [poses[i * b:(i + 1) * b] for i in range(r)]
+        backward = [poses[(r + i) * b:(r + i + 1) * b] for i in range(r)]
+        total, parts = self.loss_fn(tgt, ref_imgs, K, tgt_depths, ref_depths, forward, backward)
+        pieces = {'tgt': tgt, 'ref': ref_imgs[0], 'K': K, 'tgt_depth': tgt_depths[0],
+                  'ref_depth': ref_depths[0][0], 'pose': forward[0]}
+        return total, parts, pieces
+
+    @torch.no_grad()
+    def evaluate_loss(self, batches: Iterable[Dict[str, torch.Tensor]]) -> Dict[str, float]:
+        """Mean loss terms of fixed batches with frozen BatchNorm statistics (no update)."""
+        self.net.eval()
+        try:
+            rows = [self.forward_loss(batch)[1] for batch in batches]
+        finally:
+            self.net.train()
+        return {key: float(np.mean([float(row[key]) for row in rows])) for key in rows[0]}
+
+    def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
+        """One optimiser step; a non-finite loss (on any rank) skips the update on all ranks."""
+        self.model.train()
+        total, parts, pieces = self.forward_loss(batch)
+        finite = all_true(bool(torch.isfinite(total)), self.dist, self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        if not finite:
+            self.nonfinite_total += 1
+            self.nonfinite_streak += 1
+            limit = self.config['train']['max_nonfinite']
+            if self.nonfinite_streak > limit:
+                raise TrainingError(
+                    f'loss was NaN/inf for {self.nonfinite_streak} consecutive steps (step '
+                    f'{self.global_step}); training diverged. Lower optim.lr, use train.amp '
+                    f'bf16/none instead of fp16, or check the data for broken frames.')
+            return {'loss': float('nan'), 'skipped': 1.0}
+        self.nonfinite_streak = 0
+        self._set_learning_rate()
+        self.scaler.scale(total).backward()
+        if self.config['optim']['grad_clip'] > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.config['optim']['grad_clip'])
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self._last_pieces = pieces
+        return {'loss': float(total.detach()), **{k: float(v) for k, v in parts.items()},
+                'lr': self.optimizer.param_groups[0]['lr']}
+
+    @property
+    def total_steps(self) -> int:
+        planned = self.config['optim']['epochs'] * self.steps_per_epoch
+        return min(planned, self.config['train']['max_steps'] or planned)
+
+    def _set_learning_rate(self) -> None:
+        # a function of the step alone, so a resumed run continues the same schedule
+        optim = self.config['optim']
+        factor = 1.0
+        if optim['lr_schedule'] == 'cosine':
+            progress = min(1.0, self.global_step / max(1, self.total_steps))
+            factor = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+        for group in self.optimizer.param_groups:
+            group['lr'] = optim['lr'] * factor
+
+    # --- epochs ------------------------------------------------------------------------------
+
+    def validate(self) -> Optional[Dict[str, Any]]:
+        """Median-scaled depth metrics on the validation set (main process only)."""
+        if self.val_set is None:
+            return None
+        val, data = self.config['val'], self.config['data']
+        estimator = DepthEstimator(self.net.depth_net, device=str(self.device),
+                                   input_size=(data['width'], data['height']))
+        try:
+            result = evaluate_depth(estimator, self.val_set, val['min_depth'], val['max_depth'],
+                                    val['crop'], global_scale=False,
+                                    batch_size=val['batch_size'])
+        finally:
+            self.net.depth_net.train()
+        return result
+
+    def fit(self) -> Path:
+        """Train until the configured epochs / steps / time; return the best checkpoint."""
+        train = self.config['train']
+        total_epochs = self.config['optim']['epochs']
+        max_steps = self.total_steps
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            (self.out / 'config.yaml').write_text(dump(self.config))
+            if train['tensorboard']:
+                from torch.utils.tensorboard import SummaryWriter
+                self.writer = SummaryWriter(str(self.out / 'tensorboard'))
+        bar = tqdm(total=max_steps, initial=self.global_step, unit='step', dynamic_ncols=True,
+                   disable=not (train['progress'] and self.dist.is_main))
+        images_per_step = self.config['optim']['batch_size'] * self.dist.world_size
+        stop = self.global_step >= max_steps
+        try:
+            while self.epoch < total_epochs and not stop:
+                stop = self._run_epoch(bar, images_per_step, max_steps)
+                if self.step_in_epoch >= self.steps_per_epoch:
+                    self.epoch += 1
+                    self.step_in_epoch = 0
+                self._end_of_epoch()
+        except KeyboardInterrupt:
+            self.save('last')
+            bar.close()
+            raise TrainingError(f'interrupted at step {self.global_step}; continue with '
+                                f'--train.resume {self.out / "last.pth"}') from None
+        finally:
+            bar.close()
+            if self.writer is not None:
+                self.writer.close()
+        barrier(self.dist)
+        best = self.out / 'best.pth'
+        return best if best.is_file() else self.out / 'last.pth'
+
+    def _run_epoch(self, bar: tqdm, images_per_step: int, max_steps: int) -> bool:
+        train = self.config['train']
+        self.sampler.set_position(self.epoch, self.step_in_epoch * self.loader.batch_size)
+        rate = None
+        tick = time.perf_counter()
+        for batch in self.loader:
+            if self.step_in_epoch >= self.steps_per_epoch:
+                break
+            logs = self.train_step(batch)
+            self.step_in_epoch += 1
+            self.global_step += 1
+            now = time.perf_counter()
+            self.train_time_s += now - tick
+            speed = images_per_step / max(now - tick, 1e-9)
+            rate = speed if rate is None else 0.9 * rate + 0.1 * speed
+            tick = now
+            self.history.append(dict(logs, step=self.global_step))
+            bar.update(1)
+            bar.set_postfix(epoch=self.epoch, loss=f'{logs["loss"]:.4f}', img_s=f'{rate:.1f}',
+                            refresh=False)
+            self._log(logs, rate)
+            if self.global_step % train['checkpoint_every'] == 0:
+                self.save('last')
+            if self.global_step >= max_steps or (
+                    train['max_time_s'] and self.train_time_s >= train['max_time_s']):
+                return True
+        return False
+
+    def _log(self, logs: Dict[str, float], rate: float) -> None:
+        if self.writer is None:
+            return
+        train = self.config['train']
+        if self.global_step % train['log_every'] == 0 or self.global_step == 1:
+            for key, value in logs.items():
+                self.writer.add_scalar(f'train/{key}', value, self.global_step)
+            self.writer.add_scalar('train/images_per_s', rate, self.global_step)
+            self.writer.add_scalar('train/nonfinite_steps', self.nonfinite_total,
+                                   self.global_step)
+        if self.global_step % train['image_every'] == 0 and hasattr(self, '_last_pieces'):
+            self.writer.add_image('train/rgb_depth_mask_warped',
+                                  training_grid(self._last_pieces), self.global_step,
+                                  dataformats='HWC')
+
+    def _end_of_epoch(self) -> None:
+        result = self.validate() if self.dist.is_main else None
+        if result is not None:
+            self.metrics = dict(result['median'], num_images=result['num_images'],
+                                epoch=self.epoch, step=self.global_step)
+            if self.writer is not None:
+                for key, value in result['median'].items():
+                    self.writer.add_scalar(f'val/{key}', value, self.global_step)
+            if self.metrics['abs_rel'] < self.best_abs_rel:
+                self.best_abs_rel = self.metrics['abs_rel']
+                self.save('best', resumable=False)
+        self.save('last')
+        if self.dist.is_main:
+            summary = {'step': self.global_step, 'epoch': self.epoch,
+                       'train_time_s': self.train_time_s, 'best_abs_rel': self.best_abs_rel,
+                       'last_metrics': self.metrics, 'nonfinite_steps': self.nonfinite_total}
+            (self.out / 'summary.json').write_text(json.dumps(summary, indent=2))
+        barrier(self.dist)
+
+    def close(self) -> None:
+        cleanup(self.dist)
+
+
+def _local_rank() -> int:
+    return int(os.environ.get('LOCAL_RANK', '0'))
