@@ -161,6 +161,12 @@ def test_tum_association_and_scale(tmp_path):
     np.testing.assert_array_equal(mm, np.rint(raw.astype(np.float64) / 5.0).astype(np.uint16))
     info = messages['/camera/camera_info'][0][1]
     np.testing.assert_allclose(info.k[[0, 4, 2, 5]], [535.4, 539.2, 320.1, 247.6])
+    listed = load_dataset('tum', seq)
+    (seq / 'rgb.txt').unlink()
+    (seq / 'depth.txt').unlink()
+    named = load_dataset('tum', seq)  # without the lists: rgb/ and depth/ named by timestamp
+    assert [(f.rgb_path, f.depth_path, f.stamp_ns, f.depth_stamp_ns) for f in named.frames] == \
+        [(f.rgb_path, f.depth_path, f.stamp_ns, f.depth_stamp_ns) for f in listed.frames]
 
 
 def test_associate_is_one_to_one_closest_first():

@@ -151,8 +151,11 @@ def test_test_layouts_and_shape_errors(tmp_path, sequence):
     np.save(npy_root / 'depth.npy', sequence.depths[:2])
     with pytest.raises(DataError, match=r'depth\.npy must be N x H x W with N = 3'):
         load_test_layout(npy_root)
-    (root / 'depth' / '0002.png').unlink()
-    with pytest.raises(DataError, match='2 depth PNGs for 3 images'):
+    (root / 'depth' / '0002.png').rename(root / 'depth' / 'x.png')
+    with pytest.raises(DataError, match=r'do not pair up: .*0002\.png vs .*x\.png'):
+        load_test_layout(root)
+    (root / 'depth' / 'x.png').unlink()
+    with pytest.raises(DataError, match=r'depth has 2 depth maps for 3 images'):
         load_test_layout(root)
 
 
@@ -169,10 +172,13 @@ def test_tum_layout_with_groundtruth(tmp_path, sequence):
         lines.append(f'{stamp + 0.001:.6f} {i * 0.1} 0 0 0 0 0 1')
     (root / 'groundtruth.txt').write_text('# timestamp tx ty tz qx qy qz qw\n'
                                           + '\n'.join(lines))
-    (scene,) = load_tum(root)
-    assert scene.intrinsics[0, 0] == pytest.approx(535.4)
+    (scene,) = load_tum(root)  # no rgb.txt / depth.txt: files listed by their timestamps
+    assert len(scene) == 4
+    assert scene.intrinsics[0, 0] == pytest.approx(535.4 * 128 / 640)  # scaled to the images
     assert np.allclose(scene.poses[3, :3, 3], [0.3, 0, 0])
     assert np.allclose(scene.depth(2), sequence.depths[2], atol=1e-3)
+    with pytest.raises(DataError, match=r'rgb\.txt'):  # the bag reader's error, as DataError
+        load_tum(root / 'rgb')
 
 
 def test_seven_scenes_real_video(shared_dir):

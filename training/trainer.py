@@ -205,7 +205,7 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.net.parameters(), self.config['optim']['grad_clip'])
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self._last_pieces = pieces
+        self._last_pieces = {key: value.detach() for key, value in pieces.items()}
         return {'loss': float(total.detach()), **{k: float(v) for k, v in parts.items()},
                 'lr': self.optimizer.param_groups[0]['lr']}
 

@@ -145,7 +145,7 @@ class DepthTestSet(Dataset):
         """Every `stride`-th frame of scenes with ground truth."""
         items = []
         for scene in scenes:
-            if scene.depths is None:
+            if not scene.has_depth:
                 raise DataError(f'scene {scene.name} has no ground-truth depth for evaluation')
             items.extend((scene, i) for i in range(0, len(scene), max(1, stride)))
         return cls(items[:limit] if limit else items, name)

@@ -2,17 +2,32 @@
 
 from pathlib import Path
 import re
-from typing import List, Sequence, Union
+from typing import Any, Callable, List, Sequence, TypeVar, Union
 
 import cv2
 import numpy as np
 
+from treeaspp_depth_ros.cli import CommandError
+
 PathLike = Union[str, Path]
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+T = TypeVar('T')
 
 
 class DataError(ValueError):
     """Unusable training or test data; the message names the file and the problem."""
+
+
+def read_rgbd(reader: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """
+    Call a reader of `treeaspp_depth_ros.bag.datasets` (or a `Dataset` method).
+
+    Its `CommandError` becomes a `DataError` with the same message.
+    """
+    try:
+        return reader(*args, **kwargs)
+    except CommandError as error:
+        raise DataError(str(error)) from None
 
 
 def read_rgb(path: PathLike) -> np.ndarray:

@@ -11,29 +11,28 @@ Layouts (see docs in `training/README.md`):
 * ``pairs``: SC-SfMLearner's rectified pair layout, consecutive images form (tgt, ref) pairs,
   with one ``cam.txt`` or one intrinsics ``*.txt`` per pair.
 * ``video``: one folder of frames + ``cam.txt`` (a robot's own video), or a folder of such.
-* ``tum``: a TUM RGB-D sequence (``rgb/``, ``depth/``, ``groundtruth.txt``).
+* ``tum``: a TUM RGB-D sequence (``rgb.txt``/``depth.txt`` or timestamp-named ``rgb/`` +
+  ``depth/``, ``groundtruth.txt``).
 * ``7scenes``: Microsoft 7-Scenes (``frame-*.color.png``, ``.depth.png``, ``.pose.txt``).
 * ``synthetic``: procedural rooms from `training.data.synthetic`, generated in memory.
+
+TUM and 7-Scenes are read by `treeaspp_depth_ros.bag.datasets` (the readers of ``make-bag``),
+wrapped by `Scene.from_dataset`.
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 
+from treeaspp_depth_ros.bag import datasets as rgbd
+
 from . import selection
 from .readers import (DataError, IMAGE_EXTENSIONS, list_images, PathLike, read_depth_png,
-                      read_intrinsics, read_list_file, read_rgb)
+                      read_intrinsics, read_list_file, read_rgb, read_rgbd)
 from .synthetic import generate_sequence
-
-#: TUM RGB-D factory intrinsics (640x480) per camera, used when a sequence has no cam.txt
-TUM_INTRINSICS = {
-    'freiburg1': (517.3, 516.5, 318.6, 255.3),
-    'freiburg2': (520.9, 521.0, 325.1, 249.7),
-    'freiburg3': (535.4, 539.2, 320.1, 247.6),
-}
-SEVEN_SCENES_INTRINSICS = (585.0, 585.0, 320.0, 240.0)
 
 
 @dataclass
@@ -51,9 +50,30 @@ class Scene:
     samples: Optional[List[selection.SampleIndex]] = None
     #: per-sample intrinsics (pair layout), aligned with `samples`
     sample_intrinsics: Optional[List[np.ndarray]] = field(default=None, repr=False)
+    #: ground-truth depth by frame number, in place of `depths` (see `from_dataset`)
+    depth_loader: Optional[Callable[[int], np.ndarray]] = field(default=None, repr=False)
+
+    @classmethod
+    def from_dataset(cls, dataset: rgbd.Dataset, name: Optional[str] = None) -> 'Scene':
+        """
+        Wrap a sequence read by `treeaspp_depth_ros.bag.datasets` (TUM, 7-Scenes, NYU test).
+
+        Frames are the RGB files, depth comes from `Dataset.depth` (metres, NaN = unknown) with
+        its errors as `DataError`, and poses are stacked when every frame has one.
+        """
+        frames = dataset.images if dataset.images is not None else \
+            [frame.rgb_path for frame in dataset.frames]
+        poses = np.stack([frame.pose for frame in dataset.frames]) if dataset.has_pose else None
+        loader = partial(read_rgbd, dataset.depth) if dataset.has_depth else None
+        return cls(dataset.root.name if name is None else name, frames,
+                   np.array(dataset.K, dtype=np.float64), poses=poses, depth_loader=loader)
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    @property
+    def has_depth(self) -> bool:
+        return self.depths is not None or self.depth_loader is not None
 
     def frame(self, index: int) -> np.ndarray:
         if isinstance(self.frames, np.ndarray):
@@ -62,12 +82,14 @@ class Scene:
 
     def depth(self, index: int) -> np.ndarray:
         """Ground-truth depth in metres (0 or NaN = unknown)."""
+        if self.depth_loader is not None:
+            return self.depth_loader(index)
         if self.depths is None:
             raise DataError(f'scene {self.name} has no ground-truth depth')
         if isinstance(self.depths, np.ndarray):
             return self.depths[index]
         depth = read_depth_png(self.depths[index], self.depth_png_scale)
-        depth[depth >= 65535 / self.depth_png_scale] = 0.0  # 7-Scenes marks holes with 65535
+        depth[depth >= 65535 / self.depth_png_scale] = 0.0  # 65535: a hole or out of range
         return depth
 
     def frame_path(self, index: int) -> str:
@@ -209,104 +231,33 @@ def load_video(folder: PathLike) -> List[Scene]:
 
 # --- RGB-D benchmark layouts --------------------------------------------------------------------
 
-def _K(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
-    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-
-
 def load_seven_scenes(folder: PathLike) -> List[Scene]:
-    """One 7-Scenes sequence folder (depth in millimetres, 65535 = hole)."""
+    """
+    Load one 7-Scenes sequence folder (depth in millimetres, 65535 = hole).
+
+    ``camera-intrinsics.txt`` or ``cam.txt`` replace the published intrinsics.
+    """
     folder = Path(folder)
-    frames = sorted(folder.glob('frame-*.color.png'))
-    if not frames:
-        raise DataError(f'{folder}: no frame-*.color.png files (7-Scenes layout)')
-    depths = [p.with_name(p.name.replace('.color.png', '.depth.png')) for p in frames]
-    pose_files = [p.with_name(p.name.replace('.color.png', '.pose.txt')) for p in frames]
-    K = _K(*SEVEN_SCENES_INTRINSICS)
-    if (folder / 'camera-intrinsics.txt').is_file():
-        K = read_intrinsics(folder / 'camera-intrinsics.txt')
-    elif (folder / 'cam.txt').is_file():
-        K = read_intrinsics(folder / 'cam.txt')
-    poses = None
-    if all(p.is_file() for p in pose_files):
-        poses = np.stack([_read_matrix(p) for p in pose_files])
-    return [Scene(folder.name, frames, K, poses=poses,
-                  depths=depths if all(p.is_file() for p in depths) else None,
-                  depth_png_scale=1000.0)]
-
-
-def _read_matrix(path: Path) -> np.ndarray:
-    try:
-        matrix = np.loadtxt(path)
-    except ValueError as error:
-        raise DataError(f'{path}: cannot parse 4x4 pose: {error}') from None
-    if matrix.shape != (4, 4):
-        raise DataError(f'{path}: expected a 4x4 matrix, got shape {matrix.shape}')
-    return matrix
+    cam = next((p for p in (folder / 'camera-intrinsics.txt', folder / 'cam.txt')
+                if p.is_file()), None)
+    dataset = read_rgbd(rgbd.load_seven_scenes, folder,
+                        intrinsics=None if cam is None else str(cam))
+    return [Scene.from_dataset(dataset)]
 
 
 def load_tum(folder: PathLike) -> List[Scene]:
-    """Load a TUM RGB-D sequence: rgb/*.png named by timestamp, depth/, groundtruth.txt."""
+    """
+    Load a TUM RGB-D sequence: rgb.txt/depth.txt (or timestamp-named rgb/, depth/), groundtruth.
+
+    ``cam.txt`` replaces the factory intrinsics, which need freiburg1/2/3 in the path.
+    """
     folder = Path(folder)
-    frames = list_images(folder / 'rgb')
-    if not frames:
-        raise DataError(f'{folder}/rgb has no images (TUM RGB-D layout)')
-    if (folder / 'cam.txt').is_file():
-        K = read_intrinsics(folder / 'cam.txt')
-    else:
-        camera = next((c for c in TUM_INTRINSICS if c in folder.name), None)
-        if camera is None:
-            raise DataError(f'{folder}: add cam.txt (no freiburg1/2/3 in the folder name to '
-                            f'pick TUM factory intrinsics)')
-        K = _K(*TUM_INTRINSICS[camera])
-    stamps = np.array([_timestamp(p) for p in frames])
-    depths = None
-    if (folder / 'depth').is_dir():
-        depth_files = list_images(folder / 'depth', ('.png',))
-        depth_stamps = np.array([_timestamp(p) for p in depth_files])
-        nearest = _associate(stamps, depth_stamps, 0.02, folder / 'depth')
-        depths = [depth_files[i] for i in nearest]
-    poses = None
-    if (folder / 'groundtruth.txt').is_file():
-        poses = _tum_poses(folder / 'groundtruth.txt', stamps)
-    return [Scene(folder.name, frames, K, poses=poses, depths=depths, depth_png_scale=5000.0)]
-
-
-def _timestamp(path: Path) -> float:
-    try:
-        return float(path.stem)
-    except ValueError:
-        raise DataError(f'{path}: TUM file names must be timestamps') from None
-
-
-def _associate(stamps: np.ndarray, other: np.ndarray, tolerance: float, what: Path) -> np.ndarray:
-    order = np.argsort(other)
-    other = other[order]
-    right = np.clip(np.searchsorted(other, stamps), 1, len(other) - 1)
-    left = right - 1
-    nearest = np.where(np.abs(other[left] - stamps) <= np.abs(other[right] - stamps), left, right)
-    if np.any(np.abs(other[nearest] - stamps) > tolerance):
-        raise DataError(f'{what}: some frames have no entry within {tolerance}s')
-    return order[nearest]
-
-
-def _tum_poses(path: Path, stamps: np.ndarray) -> np.ndarray:
-    rows = np.loadtxt(path, comments='#', ndmin=2)
-    if rows.shape[1] != 8:
-        raise DataError(f'{path}: expected "timestamp tx ty tz qx qy qz qw" rows')
-    nearest = _associate(stamps, rows[:, 0], 0.05, path)
-    poses = np.tile(np.eye(4), (len(stamps), 1, 1))
-    for i, row in enumerate(rows[nearest]):
-        poses[i, :3, :3] = _quaternion_to_matrix(row[4:8])
-        poses[i, :3, 3] = row[1:4]
-    return poses
-
-
-def _quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
-    x, y, z, w = q / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    cam = folder / 'cam.txt'
+    dataset = read_rgbd(rgbd.load_tum, folder, intrinsics=str(cam) if cam.is_file() else None)
+    if not cam.is_file() and dataset.info.get('tum_camera') == 'default':
+        raise DataError(f'{folder}: add cam.txt (no freiburg1/2/3 or fr1/2/3 in the path to '
+                        f'pick TUM factory intrinsics)')
+    return [Scene.from_dataset(dataset)]
 
 
 # --- synthetic --------------------------------------------------------------------------------

@@ -4,58 +4,45 @@ Depth test sets: the SC-Depth NYU test layout, validation scenes and synthetic f
 The NYU test layout is ``DIR/color/*.png|jpg`` with ``DIR/depth/*.png`` (uint16,
 metres = value / 5000) or one ``DIR/depth.npy`` (N x H x W metres). `training.scripts.convert_nyu`
 writes it from the official labeled ``.mat`` file (all 1449 frames or the 654-image Eigen test
-split) together with ``info.json`` saying which.
+split) together with ``info.json`` saying which. The flat ``rgb_*.jpg`` + ``sync_depth_*.png``
+(millimetres) layout of BTS works too; `treeaspp_depth_ros.bag.datasets.load_nyu_test` reads
+them all.
 """
 
 import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-import numpy as np
+from treeaspp_depth_ros.bag import datasets as rgbd
 
 from .datasets import DepthTestSet
-from .readers import DataError, list_images, PathLike
+from .readers import DataError, PathLike, read_rgbd
 from .scenes import load_scenes, Scene, synthetic_scenes
 
-NYU_DEPTH_PNG_SCALE = 5000.0
 #: seeds of the synthetic held-out rooms: far from the training seeds (0, 1, 2, ...)
 SYNTHETIC_TEST_SEED = 10_000
 
 
-def load_test_layout(root: PathLike, depth_png_scale: float = NYU_DEPTH_PNG_SCALE
+def load_test_layout(root: PathLike, depth_png_scale: Optional[float] = None
                      ) -> DepthTestSet:
-    """``color/`` + ``depth/*.png`` or ``depth.npy``, checked for matching counts and sizes."""
+    """
+    Load an NYU test layout, checked for matching counts, file names and sizes.
+
+    ``depth_png_scale`` overrides the layout's PNG units (5000 per metre in ``depth/``,
+    1000 for ``sync_depth_*.png``).
+    """
     root = Path(root)
-    frames = list_images(root / 'color')
-    if not frames:
-        raise DataError(f'{root / "color"} has no images')
-    K = np.eye(3)  # intrinsics are not needed to evaluate depth
-    npy = root / 'depth.npy'
-    if (root / 'depth').is_dir():
-        depths = list_images(root / 'depth', ('.png',))
-        if len(depths) != len(frames):
-            raise DataError(f'{root / "depth"} has {len(depths)} depth PNGs for {len(frames)} '
-                            f'images in {root / "color"}')
-        for frame, depth in zip(frames, depths):
-            if frame.stem != depth.stem:
-                raise DataError(f'test set file names do not pair up: {frame} vs {depth}')
-        scene = Scene(root.name, frames, K, depths=depths, depth_png_scale=depth_png_scale)
-    elif npy.is_file():
-        try:
-            array = np.load(npy, mmap_mode='r')
-        except (ValueError, OSError) as error:
-            raise DataError(f'cannot read {npy}: {error}') from None
-        if array.ndim != 3 or array.shape[0] != len(frames):
-            raise DataError(f'{npy} must be N x H x W with N = {len(frames)} images, got shape '
-                            f'{array.shape}')
-        scene = Scene(root.name, frames, K, depths=array)
-        first = scene.frame(0)
-        if first.shape[:2] != array.shape[1:]:
-            raise DataError(f'{npy}: depth maps are {array.shape[1:]} but {frames[0]} is '
-                            f'{first.shape[:2]}')
-    else:
-        raise DataError(f'{root}: no depth/ folder or depth.npy next to color/')
-    return DepthTestSet.from_scenes([scene], name=root.name)
+    unit = None if depth_png_scale is None else 1.0 / depth_png_scale
+    dataset = read_rgbd(rgbd.load_nyu_test, root, depth_unit=unit)
+    if not dataset.has_depth:
+        raise DataError(f'{root}: no ground truth (depth/ or depth.npy next to color/, or '
+                        f'sync_depth_*.png)')
+    if (root / 'color').is_dir():
+        for frame in dataset.frames:
+            if frame.depth_path is not None and frame.depth_path.stem != frame.rgb_path.stem:
+                raise DataError(f'test set file names do not pair up: {frame.rgb_path} vs '
+                                f'{frame.depth_path}')
+    return DepthTestSet.from_scenes([Scene.from_dataset(dataset)], name=root.name)
 
 
 def synthetic_test_set(count: int = 4, num_frames: int = 8, width: int = 320, height: int = 256,
@@ -69,7 +56,7 @@ def synthetic_test_set(count: int = 4, num_frames: int = 8, width: int = 320, he
 def detect_layout(root: PathLike) -> str:
     """Guess a test folder's layout from the files in it."""
     root = Path(root)
-    if (root / 'color').is_dir():
+    if (root / 'color').is_dir() or any(root.glob('sync_depth_*.png')):
         return 'test'
     if any(root.glob('frame-*.color.png')):
         return '7scenes'
@@ -79,8 +66,8 @@ def detect_layout(root: PathLike) -> str:
         return 'sc_depth'
     if (root / 'cam.txt').is_file() and (root / 'depth').is_dir():
         return 'video'
-    raise DataError(f'{root}: not a known test layout (color/ + depth/, SC-Depth val.txt, '
-                    f'7-Scenes, TUM, or frames + cam.txt + depth/)')
+    raise DataError(f'{root}: not a known test layout (color/ + depth/, rgb_* + sync_depth_*, '
+                    f'SC-Depth val.txt, 7-Scenes, TUM, or frames + cam.txt + depth/)')
 
 
 def load_test_set(root: PathLike, layout: str = 'auto', stride: int = 1,

@@ -279,7 +279,7 @@ def load_nyu_test(src: Path, intrinsics: Optional[str] = None,
     if (src / 'color').is_dir():
         images = _list_images(src / 'color')
         if not images:
-            raise CommandError(f'NYU folder {src / "color"} contains no images')
+            raise CommandError(f'NYU folder {src / "color"} has no images')
         depth_files: List[Optional[Path]] = [None] * len(images)
         unit = 1.0 / 5000.0
         if (src / 'depth.npy').is_file():
@@ -289,20 +289,19 @@ def load_nyu_test(src: Path, intrinsics: Optional[str] = None,
                 raise CommandError(f'cannot read {src / "depth.npy"}: {error}') from None
             if depth_stack.ndim != 3 or len(depth_stack) != len(images):
                 raise CommandError(
-                    f'{src / "depth.npy"} has shape {depth_stack.shape}, but {src / "color"} has '
-                    f'{len(images)} images; expected ({len(images)}, H, W)')
+                    f'{src / "depth.npy"} must be N x H x W with N = {len(images)} images in '
+                    f'{src / "color"}, got shape {depth_stack.shape}')
         elif (src / 'depth').is_dir():
             depth_list = sorted((p for p in (src / 'depth').iterdir()
                                  if p.suffix.lower() in ('.png', '.npy')), key=_natural_key)
-            by_stem = {p.stem: p for p in depth_list}
-            if all(p.stem in by_stem for p in images):
-                depth_files = [by_stem[p.stem] for p in images]
-            elif len(depth_list) == len(images):
-                depth_files = list(depth_list)
-            else:
+            if len(depth_list) != len(images):
                 raise CommandError(
-                    f'mismatched NYU counts: {len(images)} images in {src / "color"} but '
-                    f'{len(depth_list)} depth maps in {src / "depth"}')
+                    f'mismatched NYU counts: {src / "depth"} has {len(depth_list)} depth maps '
+                    f'for {len(images)} images in {src / "color"}')
+            # pair by file stem, or by order when the two folders name their files differently
+            by_stem = {p.stem: p for p in depth_list}
+            depth_files = [by_stem[p.stem] for p in images] \
+                if all(p.stem in by_stem for p in images) else list(depth_list)
     else:
         images = sorted(src.glob('rgb_*.jpg'), key=_natural_key) + \
             sorted(src.glob('rgb_*.png'), key=_natural_key)
@@ -320,6 +319,10 @@ def load_nyu_test(src: Path, intrinsics: Optional[str] = None,
             raise CommandError(f'mismatched NYU counts in {src}: no sync_depth_*.png for '
                                f'{", ".join(missing[:3])}')
     width, height = _image_size(images[0])
+    if depth_stack is not None and depth_stack.shape[1:] != (height, width):
+        raise CommandError(
+            f'{src / "depth.npy"}: depth maps are {depth_stack.shape[2]}x{depth_stack.shape[1]} '
+            f'but {images[0]} is {width}x{height}')
     K = parse_intrinsics(intrinsics) if intrinsics else scaled_intrinsics(
         NYU_INTRINSICS, width, height)
     stamps = _even_stamps(len(images), fps, start_ns)
@@ -352,6 +355,29 @@ def read_tum_list(path: Path) -> List[Tuple[float, List[str]]]:
             raise CommandError(f'{path}:{number}: expected "timestamp value", got {line!r}') \
                 from None
     return entries
+
+
+def _tum_list(src: Path, kind: str) -> List[Tuple[float, List[str]]]:
+    """
+    Read `kind.txt` (`rgb`, `depth`) of a TUM sequence, else list `kind/` by file name.
+
+    Official sequences ship `rgb.txt`/`depth.txt`; without them, the images in `rgb/` and
+    `depth/` must be named by their timestamps (`1341847980.722988.png`), as TUM names them.
+    """
+    listing = src / f'{kind}.txt'
+    folder = src / kind
+    if listing.is_file() or not folder.is_dir():
+        return read_tum_list(listing)
+    entries = []
+    for path in _list_images(folder):
+        try:
+            entries.append((float(path.stem), [f'{kind}/{path.name}']))
+        except ValueError:
+            raise CommandError(f'{path}: without {listing.name}, TUM image names must be '
+                               'timestamps') from None
+    if not entries:
+        raise CommandError(f'{folder} has no images and {src} has no {listing.name}')
+    return sorted(entries)
 
 
 def associate(first: np.ndarray, second: np.ndarray, max_difference: float
@@ -417,10 +443,12 @@ def load_tum(src: Path, intrinsics: Optional[str] = None, max_difference: float 
 
     Each frame keeps its own camera stamps (RGB and depth differ by a few ms, as recorded);
     `groundtruth.txt`, when present, gives the pose nearest in time (within `max_difference`).
+    A sequence without `rgb.txt`/`depth.txt` is read from the timestamp-named files in `rgb/`
+    and `depth/`.
     """
     src = _require_dir(src, 'TUM sequence')
-    rgb = read_tum_list(src / 'rgb.txt')
-    depth = read_tum_list(src / 'depth.txt')
+    rgb = _tum_list(src, 'rgb')
+    depth = _tum_list(src, 'depth')
     if not rgb:
         raise CommandError(f'{src / "rgb.txt"} lists no images')
     if not depth:
