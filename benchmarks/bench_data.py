@@ -9,28 +9,25 @@ Data pipeline throughput against the training step rate measured in the same run
   `workers_for_gpu_rate` extrapolates the per-worker rate to a given GPU rate (default: the
   paper's RTX 3090, 50 epochs x 67K samples in 15 h ~ 62 samples/s).
 
-Usage: python benchmarks/bench_data.py [--output benchmarks/results/data.json]
+Usage: python -m benchmarks.bench_data [--output benchmarks/results/data.json]
 """
 
 import argparse
 import math
 from pathlib import Path
-import sys
 import tempfile
 import time
 from typing import Any, Dict
 
+from benchmarks.bench_training import measure as measure_training
+from benchmarks.common import machine_info, write_json
 import torch
 from torch.utils.data import DataLoader
+from training.data.augment import FrameTransform
+from training.data.datasets import SequenceDataset
+from training.data.scenes import load_sc_depth
+from training.data.synthetic import generate_sequence, save_sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import measure as measure_training  # noqa: E402, I100
-from common import machine_info, write_json  # noqa: E402, I100
-
-from training.data.augment import FrameTransform  # noqa: E402
-from training.data.datasets import SequenceDataset  # noqa: E402
-from training.data.scenes import load_sc_depth  # noqa: E402
-from training.data.synthetic import generate_sequence, save_sequence  # noqa: E402
 
 PAPER_GPU_SAMPLES_PER_S = 50 * 67_000 / (15 * 3600)
 

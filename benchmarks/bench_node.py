@@ -16,7 +16,7 @@ Measured with the same weights and network input size:
 All processes share this machine's cores, so the end-to-end figures include the camera's and
 this receiver's CPU use; ``node_internal_overhead`` isolates the node's own cost.
 
-Usage: python benchmarks/bench_node.py [--weights W] [--input-size 320x256] [--seconds 20]
+Usage: python -m benchmarks.bench_node [--weights W] [--input-size 320x256] [--seconds 20]
 """
 
 import argparse
@@ -26,20 +26,19 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info, percentile, time_calls, write_json  # noqa: E402
+from benchmarks.common import machine_info, percentile, time_calls, write_json
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+import torch
+from treeaspp_depth_ros.checkpoint import save_checkpoint
+from treeaspp_depth_ros.conversions.pointcloud import PointCloudBuilder
+from treeaspp_depth_ros.inference import DepthEstimator
+from treeaspp_depth_ros.model import DepthNet
+from treeaspp_depth_ros.node.description import describe_depth_node
+from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
 
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-import numpy as np  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
-import torch  # noqa: E402
-from treeaspp_depth_ros.checkpoint import save_checkpoint  # noqa: E402
-from treeaspp_depth_ros.conversions.pointcloud import PointCloudBuilder  # noqa: E402
-from treeaspp_depth_ros.inference import DepthEstimator  # noqa: E402
-from treeaspp_depth_ros.model import DepthNet  # noqa: E402
-from treeaspp_depth_ros.node.description import describe_depth_node  # noqa: E402
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe  # noqa: E402
 
 KITCHEN = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'
 K = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]])

@@ -7,7 +7,7 @@ Settings: Fast DDS defaults (the baseline), ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_D
 sides, and this package's large shared-memory profile (``node/dds.py``) on both sides and on
 the sender only. 320x240 with defaults is the small-frame control.
 
-Usage: python benchmarks/bench_node_dds.py [--frames 150] [--rate 30]
+Usage: python -m benchmarks.bench_node_dds [--frames 150] [--rate 30]
 """
 
 import argparse
@@ -18,8 +18,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info, write_json  # noqa: E402
+from benchmarks.common import machine_info, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +71,7 @@ def trial(name: str, sender_env: dict, receiver_env: dict, frames: int, rate: fl
                 PYTHONPATH=str(ROOT))
     for key in ('FASTDDS_BUILTIN_TRANSPORTS', 'FASTDDS_DEFAULT_PROFILES_FILE'):
         base.pop(key, None)
-    me = [sys.executable, __file__]
+    me = [sys.executable, '-m', 'benchmarks.bench_node_dds']
     recv = subprocess.Popen(me + ['--role', 'receiver', '--seconds', str(frames / rate + 8)],
                             env=dict(base, **receiver_env), stdout=subprocess.PIPE, text=True)
     send = subprocess.Popen(me + ['--role', 'sender', '--frames', str(frames), '--rate',
@@ -102,7 +101,6 @@ def main() -> int:
     if args.role == 'receiver':
         receiver(args.seconds)
         return 0
-    sys.path.insert(0, str(ROOT))
     from treeaspp_depth_ros.node import dds
     profile = {'FASTDDS_DEFAULT_PROFILES_FILE': str(dds.write_profile())}
     large = {'FASTDDS_BUILTIN_TRANSPORTS': 'LARGE_DATA'}

@@ -6,25 +6,21 @@ and Adam, through `training.trainer.Trainer.train_step` (the real loop). Baselin
 the `baseline` variant measured in the same run. On a GPU the script also measures bf16 / fp16
 autocast and channels_last. Usage::
 
-    python benchmarks/bench_training.py [--batch-size 16] [--steps 3]
+    python -m benchmarks.bench_training [--batch-size 16] [--steps 3]
         [--output benchmarks/results/training.json]
 """
 
 import argparse
 from pathlib import Path
-import sys
 import tempfile
 import time
 from typing import Any, Dict, List
 
+from benchmarks.common import machine_info, write_json
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info, write_json  # noqa: E402, I100
-
-from training.config import load_config  # noqa: E402
-from training.trainer import Trainer  # noqa: E402
-from treeaspp_depth_ros.model import VARIANTS  # noqa: E402
+from training.config import load_config
+from training.trainer import Trainer
+from treeaspp_depth_ros.model import VARIANTS
 
 
 def measure(variant: str, batch_size: int, steps: int, device: str, amp: str,

@@ -7,7 +7,7 @@ same frames: this measures fitting real video, not generalisation). Frames are p
 ground-truth poses ("no rotation + moderate translation"). Records loss and AbsRel before and
 after, with the untrained network as the baseline of the same run. Needs ``../shared/data``.
 
-Usage: python benchmarks/overfit_7scenes.py [--steps 300] [--width 160 --height 128]
+Usage: python -m benchmarks.overfit_7scenes [--steps 300] [--width 160 --height 128]
 """
 
 import argparse
@@ -16,13 +16,11 @@ import sys
 import tempfile
 import time
 
+from benchmarks.common import machine_info, write_json
 import torch
+from training.config import load_config
+from training.trainer import Trainer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info, write_json  # noqa: E402, I100
-
-from training.config import load_config  # noqa: E402
-from training.trainer import Trainer  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'
 
