@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 import shutil
 import tempfile
+import time
 from typing import Callable, Tuple
 
 from ..cli import CommandError
@@ -52,14 +53,16 @@ def default_weights(train: bool = True, log: Callable[[str], None] = print) -> P
     log(f'[demo] no default weights cached yet: training them with {config} '
         '(one time, a few minutes on a CPU) ...')
     from training.train import train_from_config
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix='demo_training_', dir=target.parent) as scratch:
         best = train_from_config(config, overrides={'train.output_dir': scratch})
         slim = Path(scratch) / 'slim.pt'
         info = _slim_and_calibrate(best, slim)
         os.replace(slim, target)
         shutil.rmtree(scratch, ignore_errors=True)
-    log(f'[demo] cached {target} (depth_scale {info["depth_scale"]:.4g}, '
-        f'per-frame scale cv {info["scale_ratio_cv"]:.3f})')
+    log(f'[demo] trained in {(time.monotonic() - started) / 60:.1f} min; cached {target} '
+        f'(depth_scale {info["depth_scale"]:.4g}, per-frame scale cv '
+        f'{info["scale_ratio_cv"]:.3f})')
     return target
 
 
