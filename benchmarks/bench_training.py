@@ -3,18 +3,19 @@ Training throughput per Table 1 variant: full optimiser steps at 320x256, batch 
 
 One step = depth for target + 2 references, poses both ways, the SC-SfMLearner loss, backward
 and Adam, through `training.trainer.Trainer.train_step` (the real loop). Baseline for the ratios:
-the `baseline` variant measured in the same run. On a GPU the script also measures bf16 / fp16
-autocast and channels_last. Usage::
+the `baseline` variant measured in the same run, in rounds that interleave the variants. On a
+GPU the script also measures bf16 / fp16 autocast and channels_last. Usage::
 
-    python -m benchmarks.bench_training [--batch-size 16] [--steps 3]
+    python -m benchmarks.bench_training [--batch-size 16] [--steps 5]
         [--output benchmarks/results/training.json]
 """
 
 import argparse
 from pathlib import Path
+import statistics
 import tempfile
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 from benchmarks.common import machine_info, write_json
 import torch
@@ -23,38 +24,61 @@ from training.trainer import Trainer
 from treeaspp_depth_ros.model import VARIANTS
 
 
-def measure(variant: str, batch_size: int, steps: int, device: str, amp: str,
-            channels_last: bool, out: Path) -> Dict[str, Any]:
+def _trainer(variant: str, batch_size: int, device: str, amp: str, channels_last: bool,
+             out: Path) -> Trainer:
     config = load_config('synthetic_tiny', {
         'model.variant': variant, 'data.width': 320, 'data.height': 256,
         'data.synthetic.sequences': 1, 'data.synthetic.frames': batch_size + 2,
         'optim.batch_size': batch_size, 'train.device': device, 'train.amp': amp,
         'train.channels_last': channels_last, 'train.tensorboard': False,
-        'train.threads': 0, 'val.format': 'none', 'train.output_dir': str(out)})
-    trainer = Trainer(config)
-    batch = next(iter(trainer.loader))
-    trainer.train_step(batch)  # warm-up: allocator, cuDNN / oneDNN kernel selection
-    times: List[float] = []
+        'train.threads': 0, 'val.format': 'none', 'train.output_dir': str(out / variant)})
+    return Trainer(config)
+
+
+def _timed_step(trainer: Trainer, batch: Dict[str, torch.Tensor]) -> float:
+    if trainer.device.type == 'cuda':
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    trainer.train_step(batch)
+    if trainer.device.type == 'cuda':
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def measure_variants(variants: Sequence[str], batch_size: int, steps: int, device: str,
+                     amp: str, channels_last: bool, out: Path) -> List[Dict[str, Any]]:
+    """Median step time per variant; rounds interleave the variants, so load drift hits all."""
+    trainers = {v: _trainer(v, batch_size, device, amp, channels_last, out) for v in variants}
+    batches = {v: next(iter(trainer.loader)) for v, trainer in trainers.items()}
+    for variant, trainer in trainers.items():
+        trainer.train_step(batches[variant])  # warm-up: allocator, cuDNN / oneDNN kernels
+    times: Dict[str, List[float]] = {v: [] for v in variants}
     for _ in range(steps):
-        if trainer.device.type == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        trainer.train_step(batch)
-        if trainer.device.type == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    step_s = sorted(times)[len(times) // 2]
-    return {'variant': variant, 'device': str(trainer.device), 'amp': amp,
-            'channels_last': channels_last, 'batch_size': batch_size,
-            'step_s': round(step_s, 4), 'samples_per_s': round(batch_size / step_s, 2),
-            'frames_per_s': round(3 * batch_size / step_s, 2)}
+        for variant, trainer in trainers.items():
+            times[variant].append(_timed_step(trainer, batches[variant]))
+    rows = []
+    for variant in variants:
+        step_s = statistics.median(times[variant])
+        rows.append({'variant': variant, 'device': str(trainers[variant].device), 'amp': amp,
+                     'channels_last': channels_last, 'batch_size': batch_size,
+                     'step_s': round(step_s, 4), 'step_s_all': [round(t, 4) for t in
+                                                                times[variant]],
+                     'samples_per_s': round(batch_size / step_s, 2),
+                     'frames_per_s': round(3 * batch_size / step_s, 2)})
+    return rows
+
+
+def measure(variant: str, batch_size: int, steps: int, device: str, amp: str,
+            channels_last: bool, out: Path) -> Dict[str, Any]:
+    """Step rate of one variant (the data benchmark's reference)."""
+    return measure_variants([variant], batch_size, steps, device, amp, channels_last, out)[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--batch-size', type=int, default=16)
-    parser.add_argument('--steps', type=int, default=3)
+    parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
     parser.add_argument('--output', type=Path,
                         default=Path(__file__).resolve().parent / 'results' / 'training.json')
@@ -66,8 +90,9 @@ def main() -> None:
         settings = [('cuda', 'none', False), ('cuda', 'bf16', False), ('cuda', 'bf16', True),
                     ('cuda', 'fp16', True)]
     out = Path(tempfile.mkdtemp(prefix='bench_training_'))
-    rows = [measure(v, args.batch_size, args.steps, device, amp, cl, out)
-            for device, amp, cl in settings for v in VARIANTS]
+    rows = [row for device, amp, cl in settings
+            for row in measure_variants(VARIANTS, args.batch_size, args.steps, device, amp, cl,
+                                        out)]
     for row in rows:
         base = next(r for r in rows if r['variant'] == 'baseline' and r['device'] == row['device']
                     and r['amp'] == row['amp'] and r['channels_last'] == row['channels_last'])
