@@ -179,6 +179,11 @@ def _print_summary(report: dict, path: Path) -> None:
           f'newest frame, {report["lost_in_transport"]} lost in transport)')
     print(f'[demo] {fmt(report["fps"])} fps, latency p50 {fmt(report["latency_ms_p50"], ".0f")} '
           f'ms, p95 {fmt(report["latency_ms_p95"], ".0f")} ms, device {report["device"]}')
+    diag = report.get('node_diagnostics') or {}
+    if 'latency_ms_p50' in diag:
+        print(f'[demo] the node itself (its diagnostics): latency p50 {diag["latency_ms_p50"]} '
+              f'ms, p95 {diag.get("latency_ms_p95", "n/a")} ms, inference p50 '
+              f'{diag.get("inference_ms_p50", "n/a")} ms')
     print(f'[demo] median-scaled AbsRel {fmt(report["abs_rel"], ".3f")} over '
           f'{report["frames_with_ground_truth"]} frames with ground truth')
     print(f'[demo] wrote {path}, {len(report["side_by_side_images"])} side-by-side images'
