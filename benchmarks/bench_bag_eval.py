@@ -24,10 +24,11 @@ import time
 from benchmarks.common import machine_info, percentile, time_calls, write_json
 import numpy as np
 import torch
-from treeaspp_depth_ros.bag.datasets import from_arrays, load_dataset
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
 from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.cli import main as cli_main
+from treeaspp_depth_ros.data.layouts import load_dataset
+from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet
 
@@ -39,7 +40,7 @@ def build_bag(folder: Path) -> tuple:
     if KITCHEN.is_dir():
         dataset, name = load_dataset('7scenes', KITCHEN), '7scenes-redkitchen (50 frames)'
     else:
-        from training.data.synthetic import generate_sequence
+        from treeaspp_depth_ros.data.synthetic import generate_sequence
         seq = generate_sequence(seed=0, num_frames=30, width=640, height=480)
         dataset = from_arrays(seq.images, seq.intrinsics, seq.depths)
         name = 'synthetic 640x480 (30 frames)'

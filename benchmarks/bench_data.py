@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from training.data.augment import FrameTransform
 from training.data.datasets import SequenceDataset
 from training.data.scenes import load_sc_depth
-from training.data.synthetic import generate_sequence, save_sequence
+from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
 
 
 PAPER_GPU_SAMPLES_PER_S = 50 * 67_000 / (15 * 3600)

@@ -50,7 +50,7 @@ def frames_source() -> tuple:
         rgb = cv2.cvtColor(cv2.imread(str(KITCHEN / 'frame-000150.color.png')),
                            cv2.COLOR_BGR2RGB)
         return str(KITCHEN), rgb, '7scenes-redkitchen 640x480'
-    from training.data.synthetic import generate_sequence
+    from treeaspp_depth_ros.data.synthetic import generate_sequence
     return 'synthetic', generate_sequence(7, 1, 640, 480).images[0], 'synthetic 640x480'
 
 

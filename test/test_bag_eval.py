@@ -15,10 +15,11 @@ from rosbags.rosbag2 import Reader, Writer
 from rosbags.typesys import get_typestore, Stores
 import torch
 from treeaspp_depth_ros.bag import bagio
-from treeaspp_depth_ros.bag.datasets import from_arrays, load_dataset
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
 from treeaspp_depth_ros.checkpoint import load_checkpoint, save_checkpoint
 from treeaspp_depth_ros.cli import main
+from treeaspp_depth_ros.data.layouts import load_dataset
+from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import compute_depth_metrics, METRIC_NAMES
 from treeaspp_depth_ros.model import DepthNet
@@ -53,7 +54,7 @@ def kitchen_bags(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def synthetic():
-    module = pytest.importorskip('training.data.synthetic')
+    module = pytest.importorskip('treeaspp_depth_ros.data.synthetic')
     return module.generate_sequence(seed=7, num_frames=6, width=128, height=96)
 
 

@@ -13,10 +13,11 @@ import pytest
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import get_typestore, Stores
 import torch
-from treeaspp_depth_ros.bag.datasets import from_arrays, load_dataset
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
 from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.cli import main
+from treeaspp_depth_ros.data.layouts import load_dataset
+from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.metrics import METRIC_NAMES
 from treeaspp_depth_ros.model import DepthNet
 
@@ -111,7 +112,7 @@ def test_live_agrees_with_offline_and_records_node_outputs(tmp_path, weights):
 
 
 def test_live_with_sim_clock_on_synthetic_bag(tmp_path, weights):
-    synthetic = pytest.importorskip('training.data.synthetic')
+    synthetic = pytest.importorskip('treeaspp_depth_ros.data.synthetic')
     seq = synthetic.generate_sequence(seed=5, num_frames=6, width=160, height=128)
     bag = tmp_path / 'syn'
     write_dataset_bag(from_arrays(seq.images, seq.intrinsics, seq.depths, fps=10.0), bag,

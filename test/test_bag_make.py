@@ -14,9 +14,11 @@ import pytest
 from rosbags.interfaces import QosReliability
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import get_typestore, Stores
-from treeaspp_depth_ros.bag.datasets import associate, from_arrays, load_dataset
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
 from treeaspp_depth_ros.cli import main
+from treeaspp_depth_ros.data.association import associate
+from treeaspp_depth_ros.data.layouts import load_dataset
+from treeaspp_depth_ros.data.records import from_arrays
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 DATA = SHARED / 'data'
@@ -176,7 +178,7 @@ def test_associate_is_one_to_one_closest_first():
 
 @pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
 def test_synthetic_sequence_roundtrip(tmp_path, storage):
-    synthetic = pytest.importorskip('training.data.synthetic')
+    synthetic = pytest.importorskip('treeaspp_depth_ros.data.synthetic')
     seq = synthetic.generate_sequence(seed=3, num_frames=5, width=96, height=64)
     dataset = from_arrays(seq.images, seq.intrinsics, seq.depths, seq.poses, fps=10.0)
     summary = write_dataset_bag(dataset, tmp_path / 'syn', storage=storage,
@@ -195,7 +197,7 @@ def test_synthetic_sequence_roundtrip(tmp_path, storage):
 
 
 def test_folder_and_nyu_stack_layouts(tmp_path):
-    synthetic = pytest.importorskip('training.data.synthetic')
+    synthetic = pytest.importorskip('treeaspp_depth_ros.data.synthetic')
     seq = synthetic.generate_sequence(seed=1, num_frames=3, width=64, height=64)
     images = tmp_path / 'images'
     depth_dir = tmp_path / 'depth'
@@ -269,7 +271,7 @@ def test_bad_dataset_inputs(tmp_path, capsys):
 
 
 def test_existing_output_is_not_replaced(tmp_path, capsys):
-    synthetic = pytest.importorskip('training.data.synthetic')
+    synthetic = pytest.importorskip('treeaspp_depth_ros.data.synthetic')
     seq = synthetic.generate_sequence(seed=0, num_frames=2, width=64, height=64)
     dataset = from_arrays(seq.images, seq.intrinsics, seq.depths)
     target = tmp_path / 'bag'

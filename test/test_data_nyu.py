@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from training.data.nyu_mat import read_mat5
-from training.data.readers import DataError
 from training.data.testsets import load_test_set
 from training.scripts.convert_nyu import convert, main
+from treeaspp_depth_ros.data import DataError
 
 
 def _element(kind: int, payload: bytes) -> bytes:

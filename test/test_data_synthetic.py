@@ -6,7 +6,8 @@ import torch
 
 from training.data.scenes import load_scene_folder
 from training.data.selection import relative_motion
-from training.data.synthetic import DEPTH_PNG_SCALE, generate_sequence, save_sequence
+from treeaspp_depth_ros.data.sc_depth import DEPTH_PNG_SCALE
+from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
 from treeaspp_depth_ros.layers import inverse_warp, mat2pose_vec
 
 

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from training.data.synthetic import generate_sequence
 from training.evaluate import main
 from training.scripts.export_weights import export
 from training.train import train_from_config
 from treeaspp_depth_ros.checkpoint import save_checkpoint
+from treeaspp_depth_ros.data.synthetic import generate_sequence
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import aggregate_metrics, compute_depth_metrics
 from treeaspp_depth_ros.model import DepthNet

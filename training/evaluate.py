@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from treeaspp_depth_ros.checkpoint import CheckpointError, load_depth_net
+from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.inference import DepthEstimator
 
 from .data.datasets import DepthTestSet
-from .data.readers import DataError
 from .data.testsets import detect_layout, load_test_set, test_set_info
 from .validation import evaluate_depth
 from .visualize import comparison_figure

@@ -17,8 +17,9 @@ from pathlib import Path
 import sys
 from typing import Any, Dict, List, Optional, Union
 
+from treeaspp_depth_ros.data import DataError
+
 from .config import add_override_arguments, ConfigError, dump, load_config, overrides_from_args
-from .data.readers import DataError
 from .trainer import Trainer, TrainingError
 
 

@@ -11,6 +11,8 @@ import importlib
 import sys
 from typing import List, Optional
 
+from treeaspp_depth_ros.data import DataError
+
 #: sub-command name -> (module, one-line help)
 COMMANDS = {
     'info': ('treeaspp_depth_ros.tools.info',
@@ -52,7 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
-    except CommandError as error:
+    except (CommandError, DataError) as error:
         print(f'treeaspp-depth {args.command}: error: {error}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:

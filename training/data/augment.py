@@ -12,9 +12,8 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.layers import scale_intrinsics
-
-from .readers import DataError
 
 
 def resize_frame(image: np.ndarray, width: int, height: int) -> np.ndarray:

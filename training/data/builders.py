@@ -2,10 +2,12 @@
 
 from typing import Any, Dict, Optional
 
+from treeaspp_depth_ros.data import DataError
+from treeaspp_depth_ros.data.sc_depth import find_split_file
+
 from .augment import FrameTransform
 from .datasets import DepthTestSet, SamplingConfig, SequenceDataset
-from .readers import DataError
-from .scenes import find_split_file, load_scenes, synthetic_scenes
+from .scenes import load_scenes, synthetic_scenes
 from .testsets import load_test_set, synthetic_test_set
 
 

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from treeaspp_depth_ros.data import DataError
+
 from . import selection
 from .augment import FrameTransform
-from .readers import DataError
 from .scenes import Scene
 
 

@@ -14,7 +14,8 @@ import zlib
 import h5py
 import numpy as np
 
-from .readers import DataError, PathLike
+from treeaspp_depth_ros.data import DataError
+from treeaspp_depth_ros.data.files import PathLike
 
 NYU_LABELED_FRAMES = 1449
 NYU_TEST_FRAMES = 654

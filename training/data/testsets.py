@@ -5,18 +5,19 @@ The NYU test layout is ``DIR/color/*.png|jpg`` with ``DIR/depth/*.png`` (uint16,
 metres = value / 5000) or one ``DIR/depth.npy`` (N x H x W metres). `training.scripts.convert_nyu`
 writes it from the official labeled ``.mat`` file (all 1449 frames or the 654-image Eigen test
 split) together with ``info.json`` saying which. The flat ``rgb_*.jpg`` + ``sync_depth_*.png``
-(millimetres) layout of BTS works too; `treeaspp_depth_ros.bag.datasets.load_nyu_test` reads
-them all.
+(millimetres) layout of BTS works too; `treeaspp_depth_ros.data.nyu.load_nyu_test` reads them
+all.
 """
 
 import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from treeaspp_depth_ros.bag import datasets as rgbd
+from treeaspp_depth_ros.data import DataError
+from treeaspp_depth_ros.data.files import PathLike
+from treeaspp_depth_ros.data.nyu import load_nyu_test
 
 from .datasets import DepthTestSet
-from .readers import DataError, PathLike, read_rgbd
 from .scenes import load_scenes, Scene, synthetic_scenes
 
 #: seeds of the synthetic held-out rooms: far from the training seeds (0, 1, 2, ...)
@@ -33,7 +34,7 @@ def load_test_layout(root: PathLike, depth_png_scale: Optional[float] = None
     """
     root = Path(root)
     unit = None if depth_png_scale is None else 1.0 / depth_png_scale
-    dataset = read_rgbd(rgbd.load_nyu_test, root, depth_unit=unit)
+    dataset = load_nyu_test(root, depth_unit=unit)
     if not dataset.has_depth:
         raise DataError(f'{root}: no ground truth (depth/ or depth.npy next to color/, or '
                         f'sync_depth_*.png)')

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from training.data.nyu_mat import eigen_test_indices, LabeledNYU, NYU_TEST_FRAMES
-from training.data.readers import DataError
-from training.data.synthetic import DEPTH_PNG_SCALE
+from treeaspp_depth_ros.data import DataError
+from treeaspp_depth_ros.data.sc_depth import DEPTH_PNG_SCALE
 
 
 def build_parser() -> argparse.ArgumentParser:

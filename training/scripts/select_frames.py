@@ -15,8 +15,8 @@ import sys
 from typing import List, Optional
 
 from training.data.datasets import SamplingConfig, scene_samples
-from training.data.readers import DataError
 from training.data.scenes import load_video
+from treeaspp_depth_ros.data import DataError
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -17,8 +17,8 @@ import numpy as np
 
 from treeaspp_depth_ros.bag import evaluation
 from treeaspp_depth_ros.bag.bag_eval import make_estimator, parse_size
-from treeaspp_depth_ros.bag.datasets import FORMATS, load_dataset
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

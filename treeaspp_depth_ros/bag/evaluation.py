@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from treeaspp_depth_ros.bag import bagio
-from treeaspp_depth_ros.bag.datasets import associate
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.data.association import associate
 from treeaspp_depth_ros.metrics import compute_depth_metrics, eigen_crop_mask, METRIC_NAMES
 
 

@@ -14,8 +14,9 @@ from typing import Dict, Optional
 import numpy as np
 
 from treeaspp_depth_ros.bag import bagio
-from treeaspp_depth_ros.bag.datasets import Dataset, DEFAULT_START_NS, FORMATS, load_dataset
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
+from treeaspp_depth_ros.data.records import Dataset, DEFAULT_START_NS
 
 DEFAULT_PREFIX = '/camera'
 DEFAULT_FRAME_ID = 'camera_color_optical_frame'

@@ -26,9 +26,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from .sources import DEFAULT_FRAMES, open_source
-from ..bag.datasets import Dataset
 from ..conversions.camera_info import make_camera_info
 from ..conversions.image import rgb_to_image_msg, to_byte_array
+from ..data.records import Dataset
 from ..node import dds
 from ..node.qos import input_qos
 

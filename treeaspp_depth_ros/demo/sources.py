@@ -1,9 +1,9 @@
 """
 Frame sources for the demo camera: the synthetic indoor generator, a folder, or a rosbag2.
 
-All of them become the bag tools' :class:`~treeaspp_depth_ros.bag.datasets.Dataset` (RGB
-frames, one camera matrix, optional ground-truth depth in metres), so the camera publisher and
-the recorder's evaluation treat every source the same way.
+All of them become a :class:`~treeaspp_depth_ros.data.records.Dataset` (RGB frames, one camera
+matrix, optional ground-truth depth in metres), so the camera publisher and the recorder's
+evaluation treat every source the same way.
 """
 
 from pathlib import Path
@@ -11,8 +11,10 @@ from typing import Optional
 
 import numpy as np
 
-from ..bag.datasets import Dataset, from_arrays, load_dataset
 from ..cli import CommandError
+from ..data.layouts import load_dataset
+from ..data.records import Dataset, from_arrays
+from ..data.synthetic import generate_sequence
 
 SYNTHETIC = 'synthetic'
 #: the demo's default stream: 640x480 like the cameras the README talks about
@@ -24,8 +26,7 @@ BAG_SUFFIXES = ('.db3', '.mcap')
 def synthetic_dataset(frames: int = DEFAULT_FRAMES, width: int = DEFAULT_SIZE[0],
                       height: int = DEFAULT_SIZE[1], seed: int = 7,
                       trajectory: str = 'forward') -> Dataset:
-    """Render an indoor sequence with exact depth (training engineer's generator)."""
-    from training.data.synthetic import generate_sequence
+    """Render an indoor sequence with exact depth (the generator training uses too)."""
     sequence = generate_sequence(seed, frames, width, height, trajectory)
     return from_arrays(sequence.images, sequence.intrinsics, depths=sequence.depths,
                        poses=sequence.poses, name=f'synthetic(seed={seed}, {trajectory})')
@@ -47,12 +48,8 @@ def folder_dataset(path: Path) -> Dataset:
         return load_dataset('7scenes', path)
     if (path / 'rgb.txt').is_file():
         return load_dataset('tum', path)
-    options = {}
-    if (path / 'cam.txt').is_file():
-        options['intrinsics'] = str(path / 'cam.txt')
-    if (path / 'depth').is_dir():
-        options['depth_dir'] = path / 'depth'
-    return load_dataset('folder', path, **options)
+    depth_dir = path / 'depth'
+    return load_dataset('folder', path, depth_dir=depth_dir if depth_dir.is_dir() else None)
 
 
 def bag_dataset(path: Path, image_topic: str, depth_topic: str,

@@ -18,6 +18,10 @@ from typing import List, Tuple, Union
 import cv2
 import numpy as np
 
+from .errors import DataError
+from .intrinsics import intrinsics_from_fov
+from .sc_depth import DEPTH_PNG_SCALE
+
 TRAJECTORIES = ('forward', 'rotate', 'mixed')
 #: horizontal field of view of the virtual camera (NYUv2's Kinect: about 63 degrees)
 DEFAULT_HFOV_DEG = 63.0
@@ -26,8 +30,6 @@ DEFAULT_STEP_M = 0.04
 TEXTURE_SIZE = 256
 #: pre-filtered texture levels (mip-map): level l is blurred for 2**l texels per pixel
 MIP_LEVELS = 6
-#: PNG depth scale of the SC-Depth / NYU layout: metres = value / DEPTH_PNG_SCALE
-DEPTH_PNG_SCALE = 5000.0
 
 _CAMERA_CLEARANCE_M = 0.6
 _BASE_ROTATION = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -69,28 +71,22 @@ def generate_sequence(seed: int, num_frames: int, width: int, height: int,
     mean z of the samples).
     """
     if trajectory not in TRAJECTORIES:
-        raise ValueError(f'unknown trajectory {trajectory!r}; choose one of {TRAJECTORIES}')
+        raise DataError(f'unknown trajectory {trajectory!r}; choose one of {TRAJECTORIES}')
     if num_frames < 1 or width < 8 or height < 8:
-        raise ValueError(f'need num_frames >= 1 and an image of at least 8x8, got '
-                         f'{num_frames} frames of {width}x{height}')
+        raise DataError(f'need num_frames >= 1 and an image of at least 8x8, got '
+                        f'{num_frames} frames of {width}x{height}')
     rng = np.random.default_rng(seed)
     room = np.array([[0.0, 0.0, 0.0],
                      [rng.uniform(3.5, 5.5), rng.uniform(6.0, 8.5), rng.uniform(2.5, 3.0)]])
     poses = _trajectory(rng, room, num_frames, trajectory, step_m)
     scene = _make_scene(rng, room, _keep_out_points(poses))
-    K = intrinsics_for(width, height, hfov_deg)
+    K = intrinsics_from_fov(width, height, hfov_deg)
     rays = _subpixel_rays(K, width, height, max(1, int(supersample)))
     images = np.empty((num_frames, height, width, 3), np.uint8)
     depths = np.empty((num_frames, height, width), np.float32)
     for i, pose in enumerate(poses):
         images[i], depths[i] = _render(scene, pose, rays, height, width, 1.0 / K[0, 0])
     return SyntheticSequence(images, depths, K, poses)
-
-
-def intrinsics_for(width: int, height: int, hfov_deg: float = DEFAULT_HFOV_DEG) -> np.ndarray:
-    """Pinhole K with square pixels and the principal point at the image centre."""
-    f = 0.5 * width / np.tan(np.radians(hfov_deg) / 2)
-    return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
 
 
 def save_sequence(sequence: SyntheticSequence, folder: Union[str, Path],

@@ -1,0 +1,14 @@
+"""
+Dataset reading shared by the bag tools, the demo and training; no ROS, no PyTorch.
+
+One module per job: `records` (the `Dataset`/`Frame` every reader returns), `files` and
+`images` (listing in natural frame order, reading RGB and depth), `intrinsics` (camera
+matrices and the one intrinsics-file parser), `association` (pairing timestamps), `poses`
+(quaternions, pose files), a reader per layout (`folder`, `nyu`, `tum`, `seven_scenes`,
+`sc_depth`), `layouts` (dispatch by name) and `synthetic` (procedural rooms with exact depth).
+Every failure is a :class:`DataError` naming the file.
+"""
+
+from .errors import DataError
+
+__all__ = ['DataError']

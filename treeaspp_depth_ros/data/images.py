@@ -1,0 +1,63 @@
+"""Reading one RGB image or depth map, with errors that name the file."""
+
+from pathlib import Path
+from typing import Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .errors import DataError
+from .files import PathLike
+
+
+def _unreadable(path: PathLike, what: str) -> DataError:
+    reason = 'file not found' if not Path(path).is_file() else 'empty or corrupt'
+    return DataError(f'cannot read {what} {path}: {reason}')
+
+
+def read_rgb(path: PathLike) -> np.ndarray:
+    """HxWx3 uint8 RGB; grey and RGBA files are converted."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise _unreadable(path, 'image')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def image_size(path: PathLike) -> Tuple[int, int]:
+    """(width, height) of an image file, which fixes the camera matrix of its sequence."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise _unreadable(path, 'image')
+    return image.shape[1], image.shape[0]
+
+
+def read_depth(path: PathLike, unit: float, invalid: Sequence[int] = (0,)) -> np.ndarray:
+    """
+    Depth in metres (float32, NaN = no measurement) from a 16-bit PNG or a .npy in metres.
+
+    PNG values are multiplied by `unit`; values in `invalid` (0, and 65535 for 7-Scenes and
+    SC-Depth holes) carry no measurement.
+    """
+    path = Path(path)
+    if path.suffix == '.npy':
+        try:
+            depth = np.load(path).astype(np.float32)
+        except (OSError, ValueError) as error:
+            raise DataError(f'cannot read depth {path}: {error}') from None
+        if depth.ndim != 2:
+            raise DataError(f'depth {path} has shape {depth.shape}, expected HxW')
+        depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+        return depth
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise _unreadable(path, 'depth image')
+    if raw.ndim != 2 or raw.dtype not in (np.uint16, np.float32):
+        raise DataError(
+            f'depth image {path} is {raw.dtype} with shape {raw.shape}; expected a single-channel '
+            '16-bit PNG')
+    depth = raw.astype(np.float32)
+    bad = np.isin(raw, np.asarray(invalid, dtype=raw.dtype)) if raw.dtype == np.uint16 else \
+        ~np.isfinite(depth)
+    depth /= np.float32(1.0 / unit)  # an exact divisor (5000, 1000): correctly rounded metres
+    depth[bad | (depth <= 0)] = np.nan
+    return depth
