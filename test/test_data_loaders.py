@@ -181,8 +181,8 @@ def test_tum_layout_with_groundtruth(tmp_path, sequence):
         load_tum(root / 'rgb')
 
 
-def test_seven_scenes_real_video(shared_dir):
-    (scene,) = load_seven_scenes(shared_dir / 'data' / '7scenes-redkitchen')
+def test_seven_scenes_real_video(kitchen_dir):
+    (scene,) = load_seven_scenes(kitchen_dir)
     assert len(scene) == 50 and scene.poses.shape == (50, 4, 4)
     assert scene.intrinsics[0, 0] == pytest.approx(585.0)
     depth = scene.depth(0)
