@@ -34,6 +34,7 @@ from std_msgs.msg import Header
 import torch
 from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.conversions.pointcloud import PointCloudBuilder
+from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet
 from treeaspp_depth_ros.node.description import describe_depth_node
@@ -95,8 +96,7 @@ def node_run(weights: Path, size, source: str, rate: float, seconds: float, all_
         camera.stop()
         node.stop()
         probe.close()
-    latencies = [(arrived - (m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)) * 1e-6
-                 for arrived, m in arrivals]
+    latencies = [(arrived - header_stamp_ns(m)) * 1e-6 for arrived, m in arrivals]
     inference, work = float(diag['inference_ms_p50']), float(diag['work_ms_p50'])
     return {
         'outputs': 'depth, camera_info, xyzrgb points, colored' if all_outputs else 'depth',

@@ -18,6 +18,7 @@ from treeaspp_depth_ros.bag import bagio
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
 from treeaspp_depth_ros.checkpoint import load_checkpoint, save_checkpoint
 from treeaspp_depth_ros.cli import main
+from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
 from treeaspp_depth_ros.data.layouts import load_dataset
 from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.inference import DepthEstimator
@@ -121,10 +122,6 @@ def read_all(bag: Path):
     return out, types
 
 
-def stamp(msg) -> int:
-    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-
-
 def test_record_out_follows_node_contracts(kitchen_bags, weights, tmp_path):
     out = tmp_path / 'slam'
     rc = main(['bag-eval', str(kitchen_bags['mcap']), *TOPICS, '--weights', str(weights),
@@ -145,7 +142,7 @@ def test_record_out_follows_node_contracts(kitchen_bags, weights, tmp_path):
         for topic in ('/camera/image_raw', '/camera/camera_info', '/camera/depth/image',
                       '/camera/depth/camera_info', '/camera/points'):
             t, msg = recorded[topic][k]
-            assert t == stamp(msg) == stamp(image_in) == t_in, topic
+            assert t == header_stamp_ns(msg) == header_stamp_ns(image_in) == t_in, topic
             assert msg.header.frame_id == image_in.header.frame_id
         image = recorded['/camera/image_raw'][k][1]
         np.testing.assert_array_equal(image.data, image_in.data)

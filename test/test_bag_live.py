@@ -16,6 +16,7 @@ import torch
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
 from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.cli import main
+from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
 from treeaspp_depth_ros.data.layouts import load_dataset
 from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.metrics import METRIC_NAMES
@@ -91,7 +92,7 @@ def test_live_agrees_with_offline_and_records_node_outputs(tmp_path, weights):
     for topic in ('/camera/depth/image', '/camera/depth/camera_info', '/camera/points'):
         assert len(messages[topic]) == live['received'], topic
         for timestamp, msg in messages[topic]:
-            stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            stamp = header_stamp_ns(msg)
             assert timestamp == stamp and stamp in input_stamps
             assert msg.header.frame_id == 'camera_color_optical_frame'
             if topic == '/camera/depth/image':

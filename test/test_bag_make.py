@@ -16,6 +16,7 @@ from rosbags.rosbag2 import Reader
 from rosbags.typesys import get_typestore, Stores
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
 from treeaspp_depth_ros.cli import main
+from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
 from treeaspp_depth_ros.data.association import associate
 from treeaspp_depth_ros.data.layouts import load_dataset
 from treeaspp_depth_ros.data.records import from_arrays
@@ -42,10 +43,6 @@ def read_bag(path: Path):
             msg = TYPESTORE.deserialize_cdr(data, conn.msgtype)
             out.setdefault(conn.topic, []).append((timestamp, msg))
     return out, types, qos
-
-
-def stamp(msg) -> int:
-    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
 
 def image_array(msg) -> np.ndarray:
@@ -94,7 +91,7 @@ def test_seven_scenes_bag_matches_files(tmp_path, storage):
         t_depth, depth = messages['/camera/depth_gt'][k]
         _, pose = messages['/camera/pose_gt'][k]
         for t, msg in ((t_img, img), (t_info, info), (t_depth, depth)):
-            assert t == stamp(msg) == expected_stamp
+            assert t == header_stamp_ns(msg) == expected_stamp
             assert msg.header.frame_id == 'camera_color_optical_frame'
         assert img.encoding == 'rgb8' and depth.encoding == '16UC1'
         rgb = cv2.cvtColor(cv2.imread(str(colour)), cv2.COLOR_BGR2RGB)
@@ -156,8 +153,8 @@ def test_tum_association_and_scale(tmp_path):
     images, depths = messages['/camera/image_raw'], messages['/camera/depth_gt']
     assert len(images) == len(depths) == 2  # the third rgb has no depth within 20 ms
     for (t_img, img), (t_depth, depth), rt, dt in zip(images, depths, rgb_times, depth_times):
-        assert stamp(img) == t_img == round(rt * 1e9)
-        assert stamp(depth) == t_depth == round(dt * 1e9)  # depth keeps its own stamp
+        assert header_stamp_ns(img) == t_img == round(rt * 1e9)
+        assert header_stamp_ns(depth) == t_depth == round(dt * 1e9)  # depth keeps its own stamp
     raw = cv2.imread(str(tum / 'depth.png'), cv2.IMREAD_UNCHANGED)
     mm = image_array(depths[0][1])
     np.testing.assert_array_equal(mm, np.rint(raw.astype(np.float64) / 5.0).astype(np.uint16))

@@ -28,6 +28,7 @@ from treeaspp_depth_ros.conversions import (
     pointcloud2_to_array,
     rgb_to_image_msg,
 )
+from treeaspp_depth_ros.conversions.stamps import header_stamp_ns as _stamp, make_header
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.layers import depth_to_points
 from treeaspp_depth_ros.model import DepthNet
@@ -45,14 +46,7 @@ VARIANT = 'tree_aspp'
 
 
 def _header(frame_id: str = 'test_optical_frame') -> Header:
-    header = Header(frame_id=frame_id)
-    now = time.time_ns()
-    header.stamp.sec, header.stamp.nanosec = now // 10**9, now % 10**9
-    return header
-
-
-def _stamp(msg) -> int:
-    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+    return make_header(time.time_ns(), frame_id)
 
 
 def _diag(received) -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 
 from treeaspp_depth_ros.bag import bagio
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
 from treeaspp_depth_ros.data.association import associate
 from treeaspp_depth_ros.metrics import compute_depth_metrics, eigen_crop_mask, METRIC_NAMES
 
@@ -98,7 +99,7 @@ def open_inputs(bag: Path, image_topic: str, depth_topic: str,
         topics = [image_topic, depth_topic] + ([camera_info_topic] if camera_info_topic else [])
         for topic, msgtype, timestamp, data in reader.messages(topics):
             msg = reader.decode(topic, msgtype, timestamp, data)
-            stamp = bagio.stamp_ns(msg)
+            stamp = header_stamp_ns(msg)
             if topic == image_topic:
                 image_stamps.append((stamp, timestamp))
             elif topic == depth_topic:

@@ -15,6 +15,7 @@ import numpy as np
 
 from treeaspp_depth_ros.bag import bagio
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.conversions.stamps import make_header, NS_PER_S, seconds_to_ns
 from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
 from treeaspp_depth_ros.data.records import Dataset, DEFAULT_START_NS
 
@@ -57,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'color/+depth/ layout 1/5000)')
     parser.add_argument('--fps', type=float, default=30.0,
                         help='frame rate for stamps of datasets without timestamps (default 30)')
-    parser.add_argument('--start-time', type=float, default=DEFAULT_START_NS / 1e9,
+    parser.add_argument('--start-time', type=float, default=DEFAULT_START_NS / NS_PER_S,
                         help='stamp of the first frame in seconds for datasets without '
                              'timestamps (default %(default).0f)')
     parser.add_argument('--max-dt', type=float, default=0.02,
@@ -74,13 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--bag-version', type=int, choices=(8, 9), default=8,
                         help='rosbag2 metadata version (8: Humble with mcap plugin and newer)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing BAG')
-
-
-def _header(stamp_ns: int, frame_id: str):
-    from builtin_interfaces.msg import Time
-    from std_msgs.msg import Header
-    return Header(stamp=Time(sec=int(stamp_ns // 1_000_000_000),
-                             nanosec=int(stamp_ns % 1_000_000_000)), frame_id=frame_id)
 
 
 def _pose_msg(pose: np.ndarray, header):
@@ -150,7 +144,7 @@ def write_dataset_bag(dataset: Dataset, output: Path, storage: str = 'sqlite3',
             for index in range(count):
                 frame = dataset.frames[index]
                 rgb = dataset.rgb(index)
-                header = _header(frame.stamp_ns, frame_id)
+                header = make_header(frame.stamp_ns, frame_id)
                 pending = [
                     (frame.stamp_ns, topics['image'], rgb_to_image_msg(rgb, header)),
                     (frame.stamp_ns, topics['camera_info'],
@@ -166,13 +160,13 @@ def write_dataset_bag(dataset: Dataset, output: Path, storage: str = 'sqlite3',
                     depth_stamp = frame.depth_stamp_ns or frame.stamp_ns
                     try:
                         depth_msg = depth_to_image_msg(
-                            depth, _header(depth_stamp, frame_id), depth_encoding)
+                            depth, make_header(depth_stamp, frame_id), depth_encoding)
                     except ImageConversionError as error:
                         raise CommandError(f'frame {index}: {error}') from None
                     pending.append((depth_stamp, topics['depth'], depth_msg))
                 if dataset.has_pose:
                     pending.append((frame.stamp_ns, topics['pose'],
-                                    _pose_msg(frame.pose, _header(frame.stamp_ns, 'world'))))
+                                    _pose_msg(frame.pose, make_header(frame.stamp_ns, 'world'))))
                 for stamp, topic, msg in sorted(pending, key=lambda item: item[0]):
                     writer.write(topic, stamp, msg)
             counts = dict(writer.counts)
@@ -187,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(
         args.format, args.src, intrinsics=args.intrinsics, depth_dir=args.depth_dir,
         depth_unit=args.depth_unit, fps=args.fps,
-        start_ns=int(round(args.start_time * 1e9)), max_difference=args.max_dt)
+        start_ns=seconds_to_ns(args.start_time), max_difference=args.max_dt)
     summary = write_dataset_bag(
         dataset, args.output, storage=args.storage, depth_encoding=args.depth_encoding,
         frame_id=args.frame_id, topic_prefix=args.topic_prefix,

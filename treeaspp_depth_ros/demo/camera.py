@@ -28,6 +28,7 @@ from std_msgs.msg import Header
 from .sources import DEFAULT_FRAMES, open_source
 from ..conversions.camera_info import make_camera_info
 from ..conversions.image import rgb_to_image_msg, to_byte_array
+from ..conversions.stamps import stamp_to_ns
 from ..data.records import Dataset
 from ..node import dds
 from ..node.qos import input_qos
@@ -85,7 +86,7 @@ class CameraPublisher:
         info = make_camera_info(self.dataset.K, rgb.shape[1], rgb.shape[0], header)
         self.info_pub.publish(info)
         self.image_pub.publish(self._image_msg(rgb, header))
-        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        stamp_ns = stamp_to_ns(header.stamp)
         self.sent[stamp_ns] = index
         self.sent_order.append(stamp_ns)
         self._next += 1

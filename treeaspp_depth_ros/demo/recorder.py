@@ -22,15 +22,12 @@ from sensor_msgs.msg import Image, PointCloud2
 from ..conversions.colormap import colorize_depth
 from ..conversions.image import depth_image_msg_to_array
 from ..conversions.pointcloud import pointcloud2_to_array
+from ..conversions.stamps import header_stamp_ns
 from ..metrics import aggregate_metrics, compute_depth_metrics
 from ..node.qos import output_qos, points_qos
 
 #: stamp (ns) -> (RGB, ground-truth depth in metres or None), or None for an unknown stamp
 FrameLookup = Callable[[int], Optional[Tuple[np.ndarray, Optional[np.ndarray]]]]
-
-
-def _stamp_ns(msg: Any) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 def write_ply(path: Path, xyz: np.ndarray, rgb: Optional[np.ndarray]) -> int:
@@ -109,12 +106,12 @@ class DepthRecorder:
         xyz, rgb = pointcloud2_to_array(msg)
         path = self.output / 'cloud.ply'
         count = write_ply(path, xyz, rgb)
-        self.ply = {'file': path.name, 'points': count, 'stamp_ns': _stamp_ns(msg),
+        self.ply = {'file': path.name, 'points': count, 'stamp_ns': header_stamp_ns(msg),
                     'organised': f'{msg.width}x{msg.height}', 'frame_id': msg.header.frame_id}
 
     def _on_depth(self, msg: Image) -> None:
         arrived = time.time()
-        stamp = _stamp_ns(msg)
+        stamp = header_stamp_ns(msg)
         depth = depth_image_msg_to_array(msg)
         with self._lock:
             self.arrivals.append(arrived)
