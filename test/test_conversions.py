@@ -25,8 +25,9 @@ from treeaspp_depth_ros.conversions import (
     rgb_to_image_msg,
     scale_camera_info,
 )
-from treeaspp_depth_ros.conversions.camera_info import intrinsics_from_fov
-from treeaspp_depth_ros.layers import depth_to_points
+from treeaspp_depth_ros.data.errors import DataError
+from treeaspp_depth_ros.data.intrinsics import intrinsics_from_fov
+from treeaspp_depth_ros.pinhole import depth_to_points
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 KITCHEN = SHARED / 'data' / '7scenes-redkitchen'
@@ -208,7 +209,7 @@ def test_intrinsics_from_fov():
     K = intrinsics_from_fov(640, 480, 90.0)
     assert K[0, 0] == pytest.approx(320.0) and K[1, 1] == pytest.approx(320.0)
     assert (K[0, 2], K[1, 2]) == (319.5, 239.5)
-    with pytest.raises(CameraInfoError):
+    with pytest.raises(DataError):
         intrinsics_from_fov(640, 480, 180.0)
 
 

@@ -30,11 +30,11 @@ from treeaspp_depth_ros.conversions import (
 )
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns as _stamp, make_header
 from treeaspp_depth_ros.inference import DepthEstimator
-from treeaspp_depth_ros.layers import depth_to_points
 from treeaspp_depth_ros.model import DepthNet
 from treeaspp_depth_ros.node.description import describe_depth_node
 from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.node.qos import input_qos
+from treeaspp_depth_ros.pinhole import depth_to_points
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 KITCHEN = SHARED / 'data' / '7scenes-redkitchen'

@@ -1,5 +1,8 @@
 """
-Camera geometry shared by training (view synthesis) and the ROS node (point clouds).
+Torch camera geometry for view synthesis (training, losses), and the network's input scaling.
+
+The numpy pinhole maths that the node and message conversion use (rays, points, resized
+intrinsics) is in :mod:`.pinhole`, which does not import torch.
 
 Conventions follow SC-SfMLearner: pixel grids normalised as ``2*x/(W-1) - 1``, projected Z
 clamped at 1e-3, out-of-view samples pushed to 2 under zero padding, Euler poses with
@@ -10,7 +13,7 @@ for that normalisation; ``align_corners=False`` reproduces the reference code bi
 """
 
 from functools import lru_cache
-from typing import Tuple, Union
+from typing import Tuple
 
 import numpy as np
 import torch
@@ -18,8 +21,6 @@ import torch.nn.functional as F
 
 IMAGE_MEAN = 0.45
 IMAGE_STD = 0.225
-
-ArrayOrTensor = Union[np.ndarray, torch.Tensor]
 
 
 def normalize_image(rgb: torch.Tensor) -> torch.Tensor:
@@ -32,14 +33,6 @@ def normalize_image(rgb: torch.Tensor) -> torch.Tensor:
 def denormalize_image(x: torch.Tensor) -> torch.Tensor:
     """Inverse of `normalize_image`, to [0, 1] floats (for logging and visualisation)."""
     return (x * IMAGE_STD + IMAGE_MEAN).clamp(0.0, 1.0)
-
-
-def scale_intrinsics(K: ArrayOrTensor, sx: float, sy: float) -> ArrayOrTensor:
-    """Intrinsics of an image resized by (sx, sy) (pixel-corner convention, as SC-SfMLearner)."""
-    scaled = K.clone() if isinstance(K, torch.Tensor) else np.array(K, dtype=np.float64)
-    scaled[..., 0, :] = scaled[..., 0, :] * sx
-    scaled[..., 1, :] = scaled[..., 1, :] * sy
-    return scaled
 
 
 def euler2mat(angle: torch.Tensor) -> torch.Tensor:
@@ -127,23 +120,3 @@ def inverse_warp(img: torch.Tensor, depth: torch.Tensor, ref_depth: torch.Tensor
     projected_depth = F.grid_sample(ref_depth, grid, padding_mode=padding_mode,
                                     align_corners=align_corners)
     return projected_img, valid_mask, projected_depth, computed_depth
-
-
-def pixel_rays(K: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Unit-depth rays `[H, W, 3]` (float32) for back-projecting depth images; cache per camera."""
-    K = np.asarray(K, dtype=np.float64)
-    u = (np.arange(width, dtype=np.float64) - K[0, 2]) / K[0, 0]
-    v = (np.arange(height, dtype=np.float64) - K[1, 2]) / K[1, 1]
-    rays = np.empty((height, width, 3), dtype=np.float32)
-    rays[..., 0] = u[None, :]
-    rays[..., 1] = v[:, None]
-    rays[..., 2] = 1.0
-    return rays
-
-
-def depth_to_points(depth: np.ndarray, K: np.ndarray, rays: np.ndarray = None) -> np.ndarray:
-    """Optical-frame points `[H, W, 3]` (x right, y down, z forward); NaN depth -> NaN points."""
-    h, w = depth.shape
-    if rays is None:
-        rays = pixel_rays(K, h, w)
-    return rays * depth[..., None].astype(np.float32, copy=False)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from treeaspp_depth_ros.data import DataError
-from treeaspp_depth_ros.layers import scale_intrinsics
+from treeaspp_depth_ros.pinhole import scale_intrinsics
 
 
 def resize_frame(image: np.ndarray, width: int, height: int) -> np.ndarray:

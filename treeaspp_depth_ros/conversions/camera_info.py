@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 from sensor_msgs.msg import CameraInfo
+from treeaspp_depth_ros.pinhole import scale_intrinsics
 
 
 class CameraInfoError(ValueError):
@@ -58,12 +59,8 @@ def scale_camera_info(msg: Any, width: int, height: int) -> CameraInfo:
     if int(msg.width) <= 0 or int(msg.height) <= 0:
         raise CameraInfoError(f'camera_info has zero size ({msg.width}x{msg.height})')
     sx, sy = float(width) / float(msg.width), float(height) / float(msg.height)
-    k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3).copy()
-    p = np.asarray(msg.p, dtype=np.float64).reshape(3, 4).copy()
-    k[0] *= sx
-    k[1] *= sy
-    p[0] *= sx
-    p[1] *= sy
+    k = scale_intrinsics(np.reshape(msg.k, (3, 3)), sx, sy)
+    p = scale_intrinsics(np.reshape(msg.p, (3, 4)), sx, sy)
     out = CameraInfo()
     out.header = msg.header
     out.width, out.height = int(width), int(height)

@@ -20,6 +20,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
 from treeaspp_depth_ros.conversions.image import to_byte_array
+from treeaspp_depth_ros.pinhole import pixel_rays
 
 _LITTLE = sys.byteorder == 'little'
 # byte offsets of b, g, r, a inside the packed rgb float, as PCL lays out 0xAARRGGBB in memory
@@ -55,9 +56,7 @@ class PointCloudBuilder:
         key = (np.asarray(K, dtype=np.float64).tobytes(), height, width)
         if key == self._key:
             return
-        # The foundation's rays (unit z, so point = ray * depth, depth being z as in REP 118);
-        # imported here because layers imports torch, which message conversion does not need.
-        from treeaspp_depth_ros.layers import pixel_rays
+        # unit-z rays, so point = ray * depth, depth being z as in REP 118
         rays = pixel_rays(np.asarray(K, dtype=np.float64).reshape(3, 3), height, width)
         rays = rays[::self.stride, ::self.stride]
         self._rays = (np.ascontiguousarray(rays[:, :, 0]), np.ascontiguousarray(rays[:, :, 1]))

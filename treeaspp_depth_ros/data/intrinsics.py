@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import DataError
 from .files import PathLike
+from ..pinhole import scale_intrinsics
 
 #: published (fx, fy, cx, cy) and the image size (width, height) they belong to
 PublishedIntrinsics = Tuple[Tuple[float, float, float, float], Tuple[int, int]]
@@ -29,8 +30,7 @@ def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
 def scaled_intrinsics(known: PublishedIntrinsics, width: int, height: int) -> np.ndarray:
     """Rescale published intrinsics to the actual image size (e.g. a 320x240 export)."""
     (fx, fy, cx, cy), (w0, h0) = known
-    sx, sy = width / w0, height / h0
-    return intrinsics_matrix(fx * sx, fy * sy, cx * sx, cy * sy)
+    return scale_intrinsics(intrinsics_matrix(fx, fy, cx, cy), width / w0, height / h0)
 
 
 def intrinsics_from_fov(width: int, height: int, horizontal_fov_deg: float) -> np.ndarray:
