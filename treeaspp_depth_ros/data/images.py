@@ -58,6 +58,6 @@ def read_depth(path: PathLike, unit: float, invalid: Sequence[int] = (0,)) -> np
     depth = raw.astype(np.float32)
     bad = np.isin(raw, np.asarray(invalid, dtype=raw.dtype)) if raw.dtype == np.uint16 else \
         ~np.isfinite(depth)
-    depth /= np.float32(1.0 / unit)  # an exact divisor (5000, 1000): correctly rounded metres
+    depth *= np.float32(unit)  # as ROS decodes 16UC1, so a PNG and its bag give equal metres
     depth[bad | (depth <= 0)] = np.nan
     return depth
