@@ -15,6 +15,7 @@ import sys
 import cv2
 import pytest
 from treeaspp_depth_ros.checkpoint import save_checkpoint
+from treeaspp_depth_ros.demo.recorder import colorbar_width
 from treeaspp_depth_ros.model import DepthNet
 from treeaspp_depth_ros.node.harness import isolated_env
 
@@ -50,8 +51,9 @@ def check_outputs(output: Path, result: subprocess.CompletedProcess) -> dict:
     images = report['side_by_side_images']
     width, height = (int(v) for v in report['image_size'].split('x'))
     assert images
-    for name in images:  # RGB | depth | ground truth, side by side
-        assert cv2.imread(str(output / name)).shape == (height, 3 * width, 3)
+    for name in images:  # RGB | depth | ground truth | colour bar in metres, side by side
+        assert cv2.imread(str(output / name)).shape == (height, 3 * width + colorbar_width(
+            height), 3)
     cloud = report['point_cloud']
     data = (output / cloud['file']).read_bytes()
     header, _, body = data.partition(b'end_header\n')
@@ -63,8 +65,12 @@ def check_outputs(output: Path, result: subprocess.CompletedProcess) -> dict:
 
 def test_demo_on_synthetic_frames(tmp_path, checkpoint):
     output = tmp_path / 'demo_output'
+    (output / 'frames').mkdir(parents=True)
+    (output / 'frames' / 'frame_0999.png').write_bytes(b'an earlier run')
     result = run_demo(output, '--weights', str(checkpoint), '--frames', '12', '--rate', '5')
     report = check_outputs(output, result)
+    on_disk = sorted(str(p.relative_to(output)) for p in (output / 'frames').iterdir())
+    assert on_disk == sorted(report['side_by_side_images'])  # no earlier run's images left
     assert report['image_size'] == '640x480' and report['source'].startswith('synthetic')
     assert report['lost_in_transport'] == 0  # full-size frames, best effort, all delivered
 

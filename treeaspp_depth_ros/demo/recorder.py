@@ -19,7 +19,7 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 
-from ..conversions.colormap import colorize_depth
+from ..conversions.colormap import colorize_depth, depth_colorbar
 from ..conversions.image import depth_image_msg_to_array
 from ..conversions.pointcloud import pointcloud2_to_array
 from ..conversions.stamps import header_stamp_ns
@@ -28,6 +28,11 @@ from ..node.qos import output_qos, points_qos
 
 #: stamp (ns) -> (RGB, ground-truth depth in metres or None), or None for an unknown stamp
 FrameLookup = Callable[[int], Optional[Tuple[np.ndarray, Optional[np.ndarray]]]]
+
+
+def colorbar_width(height: int) -> int:
+    """Width of the colour bar beside the demo's images of that height (room for labels)."""
+    return max(80, height // 4)
 
 
 def write_ply(path: Path, xyz: np.ndarray, rgb: Optional[np.ndarray]) -> int:
@@ -67,6 +72,8 @@ class DepthRecorder:
         self.images_to_save, self.expected_frames = images_to_save, expected_frames
         self.frames_dir = self.output / 'frames'
         self.frames_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.frames_dir.glob('frame_*.png'):  # an earlier run's images
+            stale.unlink()
         self._lock = threading.Lock()
         self.latencies_s: List[float] = []
         self.arrivals: List[float] = []
@@ -144,16 +151,19 @@ class DepthRecorder:
 
     def _save_side_by_side(self, index: int, rgb: np.ndarray, depth: np.ndarray,
                            gt: Optional[np.ndarray], metrics: Optional[Dict[str, float]]) -> None:
-        panels = [rgb]
+        """RGB | depth | ground truth | colour bar in metres, all on one colour scale."""
         if gt is not None and metrics is not None:
-            # prediction median-scaled to the ground truth and both on one colour range, so
-            # that equal colours mean equal depth
-            valid = gt[gt > 0]
-            low, high = np.percentile(valid, [2.0, 98.0])
-            panels.append(colorize_depth(depth * float(metrics['scale']), low, high))
-            panels.append(colorize_depth(np.where(gt > 0, gt, np.nan), low, high))
+            # prediction median-scaled to the ground truth, so equal colours mean equal depth
+            low, high = np.percentile(gt[gt > 0], [2.0, 98.0])
+            shown = [depth * float(metrics['scale']), np.where(gt > 0, gt, np.nan)]
         else:
-            panels.append(colorize_depth(depth))
+            valid = depth[np.isfinite(depth) & (depth > 0)]
+            low, high = (np.percentile(valid, [2.0, 98.0]) if valid.size
+                         else (self.min_depth, self.max_depth))
+            shown = [depth]
+        panels = [rgb] + [colorize_depth(d, low, high) for d in shown]
+        panels.append(depth_colorbar(rgb.shape[0], float(low), float(high),
+                                     width=colorbar_width(rgb.shape[0])))
         image = np.hstack(panels)
         path = self.frames_dir / f'frame_{index:04d}.png'
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
