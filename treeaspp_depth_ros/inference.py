@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import yaml
 
 from .checkpoint import load_depth_net
-from .layers import IMAGE_MEAN, IMAGE_STD
+from .layers import normalize_image
 from .model import DepthNet
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -58,6 +58,15 @@ def check_input_size(size: Sequence[int]) -> Tuple[int, int]:
         raise ValueError(f'network input size must be multiples of 32 (>= 32), got '
                          f'{width}x{height}')
     return width, height
+
+
+def parse_input_size(text: str) -> Tuple[int, int]:
+    """``WIDTHxHEIGHT`` (e.g. ``320x256``) as a checked (width, height); ValueError says why."""
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise ValueError(f'network input size must look like 320x256, got {text!r}') from None
+    return check_input_size((width, height))
 
 
 class DepthEstimator:
@@ -108,8 +117,7 @@ class DepthEstimator:
                                  interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
             resized.append(rgb)
         batch = torch.from_numpy(np.stack(resized)).to(self.device, non_blocking=True)
-        batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
-        return batch.sub_(IMAGE_MEAN).div_(IMAGE_STD).contiguous()
+        return normalize_image(batch.permute(0, 3, 1, 2)).contiguous()
 
     @torch.inference_mode()
     def predict_batch(self, images: Sequence[np.ndarray]) -> List[np.ndarray]:

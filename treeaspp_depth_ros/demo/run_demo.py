@@ -55,11 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_size(text: str) -> Tuple[int, int]:
+    from ..inference import parse_input_size  # torch: only when the size is given
     try:
-        width, height = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise CommandError(f'--input-size must look like 320x256, got {text!r}') from None
-    return width, height
+        return parse_input_size(text)
+    except ValueError as error:
+        raise CommandError(f'--input-size: {error}') from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,30 +9,22 @@ import numpy as np
 from ..checkpoint import CheckpointError
 from ..cli import CommandError
 from ..conversions.colormap import colorize_depth
-from ..inference import DepthEstimator
-
-
-def parse_size(text: str) -> tuple:
-    """Parse `WIDTHxHEIGHT`."""
-    try:
-        width, height = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
-    return width, height
+from ..inference import DepthEstimator, parse_input_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--weights', required=True, type=Path, help='checkpoint (.pth)')
     parser.add_argument('images', nargs='+', type=Path, help='image files (any OpenCV format)')
     parser.add_argument('--output-dir', required=True, type=Path, help='output folder')
-    parser.add_argument('--input-size', type=parse_size, default=(320, 256),
+    parser.add_argument('--input-size', default='320x256',
                         help='network input WIDTHxHEIGHT, multiples of 32 (default 320x256)')
     parser.add_argument('--device', default='auto', help='auto, cpu or cuda[:N]')
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        estimator = DepthEstimator(args.weights, device=args.device, input_size=args.input_size)
+        estimator = DepthEstimator(args.weights, device=args.device,
+                                   input_size=parse_input_size(args.input_size))
     except (CheckpointError, ValueError, RuntimeError) as error:
         raise CommandError(str(error)) from None
     missing = [str(p) for p in args.images if not p.is_file()]
