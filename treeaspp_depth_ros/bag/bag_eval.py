@@ -4,7 +4,9 @@
 Offline mode runs every paired frame through :class:`DepthEstimator` (the node's inference
 code) deterministically; live mode plays the bag into ROS 2 against the running node and scores
 what it publishes. Both write the same report (JSON, Markdown, plots) and can record a
-SLAM-ready bag of the outputs (`--record-out`).
+SLAM-ready bag of the outputs (`--record-out`): live records what the node publishes, offline
+builds the same messages with the node's own output stage (:mod:`..node.outputs`) and the same
+node parameters (:func:`node_parameters`).
 """
 
 import argparse
@@ -13,13 +15,17 @@ import json
 import os
 from pathlib import Path
 import platform
+import sys
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
-
 from treeaspp_depth_ros.bag import bagio, evaluation, record, report
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.conversions.stamps import make_header
+from treeaspp_depth_ros.node import params
+from treeaspp_depth_ros.node.outputs import IntrinsicsResolver, INVALID, OutputBuilder
+import yaml
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,18 +87,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='seconds to wait for outstanding outputs after the last frame')
     live.add_argument('--node-threads', type=int,
                       help='OMP_NUM_THREADS for the node started here (CPU inference threads)')
-    live.add_argument('--node-param', action='append', default=[], metavar='NAME:=VALUE',
-                      help='extra node parameter (repeatable)')
+    parser.add_argument('--node-param', action='append', default=[], metavar='NAME:=VALUE',
+                        help='depth node parameter (repeatable): live passes it to the node, '
+                             'offline builds the --record-out messages with it')
 
 
-def parse_size(text: str) -> tuple:
+def parse_size(text: str) -> Tuple[int, int]:
+    """``--input-size`` as (width, height); a bad value is a user error."""
+    from treeaspp_depth_ros.inference import parse_input_size
     try:
-        width, height = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise CommandError(f'--input-size must look like 320x256, got {text!r}') from None
-    if width < 32 or height < 32 or width % 32 or height % 32:
-        raise CommandError(f'--input-size must be multiples of 32, got {text}')
-    return width, height
+        return parse_input_size(text)
+    except ValueError as error:
+        raise CommandError(f'--input-size: {error}') from None
+
+
+def node_parameters(args: argparse.Namespace, input_size: Tuple[int, int]) -> Dict[str, Any]:
+    """
+    Return the depth node's parameters for this evaluation (``--node-param`` last).
+
+    Live starts the node with them; offline builds its ``--record-out`` messages with them, so
+    both modes record the same messages for the same frame.
+    """
+    values: Dict[str, Any] = {
+        'weights': str(Path(args.weights).resolve()), 'device': args.device,
+        'precision': args.precision, 'input_width': input_size[0],
+        'input_height': input_size[1],
+        # the raw prediction (no range masking), as the evaluation scores it
+        'min_depth': 0.0, 'max_depth': 1000.0}
+    for item in args.node_param:
+        name, separator, text = item.partition(':=')
+        if not separator or not name:
+            raise CommandError(f'--node-param must look like NAME:=VALUE, got {item!r}')
+        values[name] = yaml.safe_load(text) if text else ''  # as ROS reads `-p NAME:=VALUE`
+    return values
+
+
+def node_config(values: Dict[str, Any]) -> params.NodeConfig:
+    """Check node parameters as the node does at start; unknown names are left to the node."""
+    merged = dict(params.defaults(), **values)
+    errors = params.validate(merged)
+    if errors:
+        raise CommandError('node parameters: ' + '; '.join(errors))
+    return params.NodeConfig.from_values(merged)
 
 
 def make_estimator(weights: str, device: str, input_size: tuple, precision: str,
@@ -109,68 +145,36 @@ def make_estimator(weights: str, device: str, input_size: tuple, precision: str,
         raise CommandError(f'cannot load weights {weights}: {error}') from None
 
 
-def header_for(stamp_ns: int, frame_id: str):
-    from builtin_interfaces.msg import Time
-    from std_msgs.msg import Header
-    return Header(stamp=Time(sec=int(stamp_ns // 10**9), nanosec=int(stamp_ns % 10**9)),
-                  frame_id=str(frame_id))
+class OfflineNode:
+    """What the depth node publishes for each frame, built offline by its own output stage."""
 
+    def __init__(self, config: params.NodeConfig, camera_info_topic: str) -> None:
+        self.config = config
+        self._intrinsics = IntrinsicsResolver(camera_info_topic)
+        self._outputs = OutputBuilder()
 
-def camera_matrix(frame: evaluation.FrameData, width: int, height: int,
-                  topic: Optional[str]) -> np.ndarray:
-    """K for the image size (camera_info scaled if it was published for another size)."""
-    from treeaspp_depth_ros.conversions.camera_info import camera_info_to_K, CameraInfoError
-    info = frame.camera_info_msg
-    try:
-        K = camera_info_to_K(info)
-    except CameraInfoError as error:
-        raise CommandError(f'camera_info topic {topic}: {error}') from None
-    if int(info.width) and int(info.height) and (int(info.width), int(info.height)) != \
-            (width, height):
-        K = K.copy()
-        K[0] *= width / int(info.width)
-        K[1] *= height / int(info.height)
-    return K
-
-
-def record_offline_frame(recorder: record.OutputRecorder, frame: evaluation.FrameData,
-                         inputs: evaluation.EvalInputs, rgb: np.ndarray,
-                         pred: np.ndarray) -> None:
-    """
-    Write what the node publishes for this frame with its default parameters.
-
-    Built with the node's conversions: depth/image 32FC1, depth/camera_info (the input's,
-    restamped) and an organised xyzrgb cloud.
-    """
-    import dataclasses
-    from treeaspp_depth_ros.conversions.camera_info import make_camera_info
-    from treeaspp_depth_ros.conversions.image import depth_to_image_msg
-    from treeaspp_depth_ros.conversions.pointcloud import depth_to_pointcloud2
-    height, width = rgb.shape[:2]
-    stamp = frame.pair.stamp_ns
-    frame_id = str(frame.image_msg.header.frame_id)
-    header = header_for(stamp, frame_id)
-    K = camera_matrix(frame, width, height, inputs.camera_info_topic)
-    recorder.note_camera(K, width, height)
-    info = frame.camera_info_msg
-    if (int(info.width), int(info.height)) == (width, height):
-        ts = bagio.typestore()
-        rosbags_header = ts.types['std_msgs/msg/Header'](
-            stamp=ts.types['builtin_interfaces/msg/Time'](sec=int(stamp // 10**9),
-                                                          nanosec=int(stamp % 10**9)),
-            frame_id=frame_id)
-        restamped = dataclasses.replace(info, header=rosbags_header)
-    else:
-        distortion = [float(v) for v in info.d] if len(info.d) else None
-        restamped = make_camera_info(K, width, height, header, distortion)
-    same_stamp = bagio.stamp_ns(info) == stamp and restamped is not None
-    recorder.write_input(stamp, frame.image_raw,
-                         frame.camera_info_raw if same_stamp and info is not None and
-                         (int(info.width), int(info.height)) == (width, height) else restamped,
-                         frame_id)
-    recorder.write_output('depth', stamp, depth_to_image_msg(pred, header, '32FC1'))
-    recorder.write_output('depth_camera_info', stamp, restamped)
-    recorder.write_output('points', stamp, depth_to_pointcloud2(pred, K, header, rgb=rgb))
+    def record(self, recorder: record.OutputRecorder, frame: evaluation.FrameData,
+               rgb: np.ndarray, pred: np.ndarray) -> None:
+        """Write the frame's input stream and the node's outputs for it."""
+        from rclpy.serialization import deserialize_message
+        from sensor_msgs.msg import CameraInfo
+        stamp = frame.pair.stamp_ns
+        frame_id = str(frame.image_msg.header.frame_id)
+        height, width = rgb.shape[:2]
+        # the messages the node receives: the image's header and the camera_info as rclpy reads it
+        self._intrinsics.camera_info = deserialize_message(frame.camera_info_raw, CameraInfo)
+        intrinsics = self._intrinsics.resolve(make_header(stamp, frame_id), width, height,
+                                              self.config, now=0.0)
+        if intrinsics.source == INVALID:
+            raise CommandError(f'camera_info topic {self._intrinsics.camera_info_topic}: '
+                               f'{intrinsics.note}')
+        if intrinsics.changed and intrinsics.note:
+            print(f'warning: {intrinsics.note}', file=sys.stderr)
+        recorder.note_camera(intrinsics.K, width, height)
+        recorder.write_input(stamp, frame.image_raw, frame.camera_info_raw, frame_id)
+        for key, msg in self._outputs.messages(pred, rgb, intrinsics, self.config,
+                                               wanted=recorder.records):
+            recorder.write_output(key, stamp, msg)
 
 
 def machine_info() -> Dict[str, object]:
@@ -182,11 +186,12 @@ def machine_info() -> Dict[str, object]:
 
 def run_offline(args: argparse.Namespace, inputs: evaluation.EvalInputs,
                 acc: evaluation.MetricAccumulator, recorder: Optional[record.OutputRecorder],
-                estimator) -> Dict[str, object]:
+                estimator, config: params.NodeConfig) -> Dict[str, object]:
     """Every paired frame through the estimator; returns timing and the report samples."""
     wanted = set(evaluation.sample_indices(len(inputs.pairs), args.samples))
     samples: List[Dict[str, object]] = []
     timings = {'decode_s': 0.0, 'inference_s': 0.0, 'metrics_s': 0.0, 'record_s': 0.0}
+    node = OfflineNode(config, inputs.camera_info_topic or '') if recorder is not None else None
     started = time.perf_counter()
     for frame in evaluation.iter_frames(inputs):
         t0 = time.perf_counter()
@@ -195,8 +200,8 @@ def run_offline(args: argparse.Namespace, inputs: evaluation.EvalInputs,
         t1 = time.perf_counter()
         pred = estimator.predict(rgb)
         t2 = time.perf_counter()
-        if recorder is not None:
-            record_offline_frame(recorder, frame, inputs, rgb, pred)
+        if node is not None:
+            node.record(recorder, frame, rgb, pred)
         t3 = time.perf_counter()
         acc.add(frame.pair, pred, gt)
         t4 = time.perf_counter()
@@ -220,6 +225,8 @@ def run_offline(args: argparse.Namespace, inputs: evaluation.EvalInputs,
 
 def run(args: argparse.Namespace) -> int:
     input_size = parse_size(args.input_size)
+    parameters = node_parameters(args, input_size)
+    config = node_config(parameters)
     if args.min_depth <= 0 or args.max_depth <= args.min_depth:
         raise CommandError(f'need 0 < --min-depth < --max-depth, got {args.min_depth}, '
                            f'{args.max_depth}')
@@ -230,8 +237,11 @@ def run(args: argparse.Namespace) -> int:
     if args.record_out is not None and args.output is not None and \
             Path(args.record_out).resolve() == Path(args.output).resolve():
         raise CommandError('--record-out and --output must be different paths')
+    if args.mode == 'offline' and config.cpu_threads > 0:
+        import torch
+        torch.set_num_threads(config.cpu_threads)  # as the node does
     estimator = make_estimator(args.weights, args.device if args.mode == 'offline' else 'cpu',
-                               input_size, args.precision)
+                               input_size, args.precision, config.depth_scale or None)
     with ExitStack() as stack:
         inputs = evaluation.open_inputs(
             args.bag, args.image_topic, args.depth_topic, args.camera_info_topic,
@@ -263,18 +273,12 @@ def run(args: argparse.Namespace) -> int:
             metric=estimator.scale_is_metric,
             scratch_dir=report_dir.parent if report_dir is not None else None))
         if args.mode == 'offline':
-            outcome = run_offline(args, inputs, acc, recorder, estimator)
+            outcome = run_offline(args, inputs, acc, recorder, estimator, config)
         else:
             from treeaspp_depth_ros.bag import live
-            outcome = live.run_live(args, inputs, acc, recorder, input_size)
+            outcome = live.run_live(args, inputs, acc, recorder, parameters)
         results = acc.finish()
         if recorder is not None:
-            if recorder.K is None and inputs.camera_infos:
-                stamp, timestamp, raw = inputs.camera_infos[0]
-                info = inputs.reader.decode(inputs.camera_info_topic, bagio.CAMERA_INFO,
-                                            timestamp, raw)
-                from treeaspp_depth_ros.conversions.camera_info import camera_info_to_K
-                recorder.note_camera(camera_info_to_K(info), int(info.width), int(info.height))
             fps = len(inputs.pairs) / max(
                 (inputs.pairs[-1].stamp_ns - inputs.pairs[0].stamp_ns) * 1e-9, 1e-9) \
                 if len(inputs.pairs) > 1 else 30.0

@@ -7,6 +7,7 @@ rosbags' typestore (numpy views, no ROS install needed) or rclpy.
 """
 
 from contextlib import contextmanager
+import dataclasses
 import os
 from pathlib import Path
 import shutil
@@ -25,6 +26,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
 
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.conversions.stamps import split_ns
 
 STORAGES = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
 IMAGE = 'sensor_msgs/msg/Image'
@@ -61,6 +63,16 @@ RELIABLE_QOS = qos(reliable=True, depth=10)
 LATCHED_QOS = qos(reliable=True, depth=1, transient_local=True)
 
 
+def topics_under(prefix: str, names: Dict[str, str]) -> Dict[str, str]:
+    """Topic per key, each name below a namespace prefix (`/camera`, `camera/`, `` alike)."""
+    prefix = '/' + prefix.strip('/') if prefix.strip('/') else ''
+    return {key: f'{prefix}/{name}' for key, name in names.items()}
+
+
+#: a camera driver's colour stream, as make-bag writes it and --record-out copies it
+CAMERA_TOPICS = {'image': 'image_raw', 'camera_info': 'camera_info'}
+
+
 def msgtype_of(msg) -> str:
     """`pkg/msg/Type` of an rclpy or rosbags message."""
     name = getattr(msg, '__msgtype__', None)
@@ -83,6 +95,14 @@ def serialize(msg) -> bytes:
 def deserialize(data: bytes, msgtype: str):
     """Deserialise CDR bytes into a rosbags message (numpy arrays for `uint8[]` fields)."""
     return typestore().deserialize_cdr(data, msgtype)
+
+
+def restamp(data: bytes, msgtype: str, stamp_ns: int) -> bytes:
+    """CDR bytes of the same message with another header stamp."""
+    msg = deserialize(data, msgtype)
+    stamp = typestore().types['builtin_interfaces/msg/Time'](*split_ns(stamp_ns))
+    msg = dataclasses.replace(msg, header=dataclasses.replace(msg.header, stamp=stamp))
+    return bytes(typestore().serialize_cdr(msg, msgtype))
 
 
 @contextmanager
@@ -243,9 +263,3 @@ class BagReader:
             raise CommandError(
                 f'corrupt message on {topic} at bag time {timestamp} ns in {self.path}: '
                 f'{error or type(error).__name__}') from None
-
-
-def stamp_ns(msg) -> int:
-    """Header stamp in nanoseconds (works for rclpy and rosbags messages)."""
-    stamp = msg.header.stamp
-    return int(stamp.sec) * 1_000_000_000 + int(getattr(stamp, 'nanosec', 0))

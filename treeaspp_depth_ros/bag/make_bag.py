@@ -25,13 +25,8 @@ DEFAULT_FRAME_ID = 'camera_color_optical_frame'
 
 def topic_names(prefix: str = DEFAULT_PREFIX) -> Dict[str, str]:
     """Return the topics make-bag writes under `prefix`."""
-    prefix = '/' + prefix.strip('/') if prefix.strip('/') else ''
-    return {
-        'image': f'{prefix}/image_raw',
-        'camera_info': f'{prefix}/camera_info',
-        'depth': f'{prefix}/depth_gt',
-        'pose': f'{prefix}/pose_gt',
-    }
+    return bagio.topics_under(prefix, dict(bagio.CAMERA_TOPICS, depth='depth_gt',
+                                           pose='pose_gt'))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

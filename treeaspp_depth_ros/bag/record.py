@@ -5,7 +5,8 @@ Layout (PREFIX defaults to /camera), every message stamped with the input image'
 written at that bag time, so `ros2 bag play` reproduces the original timing and exact-time
 synchronisers (RTAB-Map `approx_sync:=false`) pair colour and depth:
 
-- PREFIX/image_raw, PREFIX/camera_info: the original colour stream (bytes copied unchanged)
+- PREFIX/image_raw, PREFIX/camera_info: the original colour stream (bytes copied unchanged;
+  a camera_info stamped differently from its image is restamped to it)
 - PREFIX/depth/image (32FC1 metres, NaN invalid, registered to the colour image, same size)
 - PREFIX/depth/camera_info, PREFIX/points (organised PointCloud2 in the optical frame)
 - /tf_static: `camera_link` -> optical frame (REP 103/105 rotation), so tools that want a body
@@ -21,6 +22,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from treeaspp_depth_ros.bag import bagio
+from treeaspp_depth_ros.conversions.stamps import header_stamp_ns, split_ns
 
 BODY_FRAME = 'camera_link'
 #: Rotation from the body frame (x forward, y left, z up) to the optical frame (x right, y
@@ -29,22 +31,17 @@ OPTICAL_ROTATION = (-0.5, 0.5, -0.5, 0.5)
 
 
 def record_topics(prefix: str = '/camera') -> Dict[str, str]:
-    prefix = '/' + prefix.strip('/') if prefix.strip('/') else ''
-    return {
-        'image': f'{prefix}/image_raw',
-        'camera_info': f'{prefix}/camera_info',
-        'depth': f'{prefix}/depth/image',
-        'depth_camera_info': f'{prefix}/depth/camera_info',
-        'points': f'{prefix}/points',
-        'tf_static': '/tf_static',
-    }
+    """Topic per key: the camera stream and the node's outputs (its keys) under `prefix`."""
+    topics = bagio.topics_under(prefix, dict(bagio.CAMERA_TOPICS, depth='depth/image',
+                                             depth_camera_info='depth/camera_info',
+                                             points='points'))
+    return dict(topics, tf_static='/tf_static')
 
 
 def _tf_static(child_frame: str, stamp_ns: int):
     ts = bagio.typestore()
     t = ts.types
-    time = t['builtin_interfaces/msg/Time'](sec=int(stamp_ns // 10**9),
-                                            nanosec=int(stamp_ns % 10**9))
+    time = t['builtin_interfaces/msg/Time'](*split_ns(stamp_ns))
     transform = t['geometry_msgs/msg/TransformStamped'](
         header=t['std_msgs/msg/Header'](stamp=time, frame_id=BODY_FRAME),
         child_frame_id=child_frame,
@@ -72,14 +69,26 @@ class OutputRecorder:
         writer.add_topic(self.topics['points'], bagio.POINTCLOUD2, reliable)
         writer.add_topic(self.topics['tf_static'], bagio.TF_MESSAGE, [bagio.LATCHED_QOS])
 
+    def records(self, key: str) -> bool:
+        """Whether the layout has a topic for this node output key."""
+        return key in self.topics
+
     def write_input(self, stamp_ns: int, image_raw: bytes, camera_info_raw: Optional[bytes],
                     frame_id: str) -> None:
-        """Write the original colour image and camera_info, bytes unchanged."""
+        """
+        Write the original colour image and its camera_info.
+
+        The camera_info is restamped to the image when their stamps differ, so exact-time
+        synchronisers pair them; otherwise both are the recorded bytes.
+        """
         if not self._tf_written:
             self.writer.write(self.topics['tf_static'], stamp_ns, _tf_static(frame_id, stamp_ns))
             self._tf_written = True
         self.writer.write(self.topics['image'], stamp_ns, image_raw)
         if camera_info_raw is not None:
+            info = bagio.deserialize(camera_info_raw, bagio.CAMERA_INFO)
+            if header_stamp_ns(info) != stamp_ns:
+                camera_info_raw = bagio.restamp(camera_info_raw, bagio.CAMERA_INFO, stamp_ns)
             self.writer.write(self.topics['camera_info'], stamp_ns, camera_info_raw)
 
     def write_output(self, key: str, stamp_ns: int, msg) -> None:

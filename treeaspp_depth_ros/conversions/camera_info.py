@@ -6,7 +6,6 @@ cameras sometimes publish CameraInfo for another resolution (binning, a resize n
 and sometimes none at all; these helpers cover both without image_geometry.
 """
 
-import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -91,16 +90,3 @@ def camera_info_to_K(msg: Any) -> np.ndarray:
     if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
         raise CameraInfoError(f'camera_info has no valid intrinsics (K = {K.ravel().tolist()})')
     return K
-
-
-def intrinsics_from_fov(width: int, height: int, horizontal_fov_deg: float) -> np.ndarray:
-    """
-    Pinhole K with square pixels and the principal point at the image centre.
-
-    The fallback when a camera publishes no CameraInfo and only its field of view is known.
-    """
-    if not 0.0 < horizontal_fov_deg < 180.0:
-        raise CameraInfoError(f'horizontal field of view must be in (0, 180) degrees, got '
-                              f'{horizontal_fov_deg}')
-    f = 0.5 * width / math.tan(math.radians(horizontal_fov_deg) / 2.0)
-    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0, 0, 1.0]])

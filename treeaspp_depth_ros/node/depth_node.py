@@ -11,60 +11,37 @@ Topics (all relative, so namespaces and remapping work; one node per camera):
 
 The subscription callback only stores the newest message; a worker thread converts, infers
 and publishes, so the node never falls behind the camera (older frames are counted as drops).
+What is published for a frame is decided in :mod:`.outputs`, the diagnostics in :mod:`.runtime`
+and the process around the node in :mod:`.runner`; this module is the rclpy wiring.
 ``main`` runs the plain node, ``lifecycle_main`` the managed variant (configure loads the
 model, activate starts publishing).
 """
 
-import copy
-import os
 import re
-import signal
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from . import dds, params, qos
-from .runtime import FrameStats, NewestFrameSlot
-from ..conversions.camera_info import (
-    camera_info_to_K,
-    CameraInfoError,
-    intrinsics_from_fov,
-    make_camera_info,
-    scale_camera_info,
-)
-from ..conversions.colormap import colorize_depth
-from ..conversions.image import (
-    compressed_msg_to_rgb,
-    depth_to_image_msg,
-    image_msg_to_rgb,
-    ImageConversionError,
-    rgb_to_image_msg,
-)
-from ..conversions.pointcloud import PointCloudBuilder
+from . import params, qos, runner
+from .outputs import CAMERA_INFO, IntrinsicsResolver, INVALID, OutputBuilder
+from .runner import StartupError
+from .runtime import diagnostic_status, FrameStats, NewestFrameSlot
+from ..conversions.image import compressed_msg_to_rgb, image_msg_to_rgb, ImageConversionError
+from ..conversions.stamps import stamp_to_ns
 
 NODE_NAME = 'depth_node'
 _THROTTLE_S = 5.0
-
-
-class StartupError(RuntimeError):
-    """The node cannot start (bad parameters, unusable weights); the message says why."""
-
-
-def _stamp_seconds(stamp: Any) -> float:
-    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
 
 
 class DepthNodeCore:
@@ -80,10 +57,8 @@ class DepthNodeCore:
         self._stop = threading.Event()
         self._slot = NewestFrameSlot()
         self.stats = FrameStats()
-        self._camera_info: Optional[CameraInfo] = None
-        self._info_cache: Tuple[Any, Any, Any] = (None, None, None)  # key, info, K
-        self._first_image_time: Optional[float] = None
-        self._builder: Optional[PointCloudBuilder] = None
+        self._intrinsics = IntrinsicsResolver()
+        self._outputs = OutputBuilder()
         self._device_note = ''
         self._logged: Dict[str, float] = {}
         self._declare_parameters()
@@ -180,14 +155,15 @@ class DepthNodeCore:
     def _create_topics(self, config: params.NodeConfig) -> None:
         make_pub = self.create_lifecycle_publisher if self._lifecycle else self.create_publisher
         options = qos.overrides()
-        self._depth_pub = make_pub(Image, 'depth/image', qos.output_qos(),
-                                   qos_overriding_options=options)
-        self._info_pub = make_pub(CameraInfo, 'depth/camera_info', qos.output_qos(),
-                                  qos_overriding_options=options)
-        self._colored_pub = make_pub(Image, 'depth/image_colored', qos.output_qos(),
-                                     qos_overriding_options=options)
-        self._points_pub = make_pub(PointCloud2, 'points', qos.points_qos(),
-                                    qos_overriding_options=options)
+        #: OutputBuilder's keys -> publishers
+        self._output_pubs = {
+            key: make_pub(msg_type, topic, profile, qos_overriding_options=options)
+            for key, (msg_type, topic, profile) in {
+                'depth': (Image, 'depth/image', qos.output_qos()),
+                'depth_camera_info': (CameraInfo, 'depth/camera_info', qos.output_qos()),
+                'depth_colored': (Image, 'depth/image_colored', qos.output_qos()),
+                'points': (PointCloud2, 'points', qos.points_qos()),
+            }.items()}
         self._diag_pub = make_pub(DiagnosticArray, 'diagnostics', qos.output_qos(),
                                   qos_overriding_options=options)
         if config.use_compressed:
@@ -201,9 +177,10 @@ class DepthNodeCore:
                 Image, 'image', self._on_image, qos.input_qos(), qos_overriding_options=options)
         info_sub = self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info,
                                             qos.input_qos(), qos_overriding_options=options)
+        self._intrinsics.camera_info_topic = self.resolve_topic_name('camera_info')
         timer = self.create_timer(config.diagnostics_period, self._publish_diagnostics)
-        self._entities = [image_sub, info_sub, timer, self._depth_pub, self._info_pub,
-                          self._colored_pub, self._points_pub, self._diag_pub]
+        self._entities = [image_sub, info_sub, timer, *self._output_pubs.values(),
+                          self._diag_pub]
         self.get_logger().info(
             f'listening on {self._image_topic} and {self.resolve_topic_name("camera_info")}; '
             f'publishing {self.resolve_topic_name("depth/image")}, '
@@ -228,8 +205,7 @@ class DepthNodeCore:
                 self.destroy_publisher(entity)
         self._entities = []
         self._estimator = None
-        self._camera_info = None
-        self._first_image_time = None
+        self._intrinsics.reset()
 
     # ---------------------------------------------------------------- callbacks (executor)
 
@@ -247,7 +223,7 @@ class DepthNodeCore:
             self.stats.count('dropped')
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
+        self._intrinsics.camera_info = msg
 
     # ---------------------------------------------------------------- worker thread
 
@@ -286,35 +262,26 @@ class DepthNodeCore:
             self._error_throttled(f'skipping frame from {self._image_topic}: {error}')
             return
         height, width = rgb.shape[:2]
-        intrinsics = self._intrinsics(msg.header, width, height, config)
+        intrinsics = self._intrinsics.resolve(msg.header, width, height, config,
+                                              time.monotonic())
         if intrinsics is None:
             self.stats.count('waiting_camera_info')
             return
-        info, K = intrinsics
+        if intrinsics.changed and intrinsics.note:
+            self._log_intrinsics(intrinsics.source, intrinsics.note)
         started = time.monotonic()
         depth = self._infer(rgb)
         inference_s = time.monotonic() - started
-        # NaN outside [min_depth, max_depth]; comparisons with NaN are False, so NaN stays NaN
-        depth[~((depth >= config.min_depth) & (depth <= config.max_depth))] = np.nan
-        if not self._active:
-            return
-        header = msg.header
-        self._depth_pub.publish(depth_to_image_msg(depth, header))
-        self._info_pub.publish(info)
-        if config.publish_colored and self._colored_pub.get_subscription_count() > 0:
-            self._colored_pub.publish(rgb_to_image_msg(colorize_depth(depth), header))
-        if config.publish_points and self._points_pub.get_subscription_count() > 0:
-            builder = self._builder
-            if builder is None or (builder.with_rgb, builder.stride) != \
-                    (config.points_rgb, config.points_stride):
-                builder = self._builder = PointCloudBuilder(config.points_rgb,
-                                                            config.points_stride)
-            self._points_pub.publish(
-                builder.build(depth, K, header, rgb if config.points_rgb else None))
-        now = self.get_clock().now().nanoseconds * 1e-9
+        publishers = self._output_pubs
+        for key, out in self._outputs.messages(
+                depth, rgb, intrinsics, config,
+                wanted=lambda name: publishers[name].get_subscription_count() > 0):
+            if not self._active:
+                return
+            publishers[key].publish(out)
+        latency_s = (self.get_clock().now().nanoseconds - stamp_to_ns(msg.header.stamp)) * 1e-9
         done = time.monotonic()
-        self.stats.frame_done(now - _stamp_seconds(header.stamp), done - received, inference_s,
-                              done - taken)
+        self.stats.frame_done(latency_s, done - received, inference_s, done - taken)
 
     def _infer(self, rgb: np.ndarray) -> np.ndarray:
         """Predict depth; on a GPU failure (out of memory, device lost) continue on the CPU."""
@@ -331,85 +298,20 @@ class DepthNodeCore:
             estimator.fall_back_to_cpu()
             return estimator.predict(rgb)
 
-    def _intrinsics(self, header: Any, width: int, height: int,
-                    config: params.NodeConfig) -> Optional[Tuple[CameraInfo, np.ndarray]]:
-        """Camera info for this image (scaled to its size) and K; None while waiting for one."""
+    def _log_intrinsics(self, source: str, note: str) -> None:
         log = self.get_logger()
-        info_msg = self._camera_info
-        if info_msg is not None:
-            key = (tuple(info_msg.k), int(info_msg.width), int(info_msg.height), width, height)
-            cached_key, base, K = self._info_cache
-            if key != cached_key:
-                base = info_msg
-                if (info_msg.width, info_msg.height) != (width, height):
-                    log.warning(f'camera_info is for {info_msg.width}x{info_msg.height} but the '
-                                f'image is {width}x{height}: scaling K to the image',
-                                throttle_duration_sec=60.0)
-                    base = scale_camera_info(info_msg, width, height)
-                try:
-                    K = camera_info_to_K(base)
-                except CameraInfoError as error:
-                    base = K = None
-                    log.error(f'{error}; using the intrinsics parameters instead',
-                              throttle_duration_sec=_THROTTLE_S)
-                self._info_cache = (key, base, K)
-            if base is not None:
-                out = copy.copy(base)
-                out.header = header
-                return out, K
-        else:
-            now = time.monotonic()
-            if self._first_image_time is None:
-                self._first_image_time = now
-            if now - self._first_image_time < config.camera_info_timeout:
-                return None
-            log.warning(f'no camera_info on {self.resolve_topic_name("camera_info")} after '
-                        f'{config.camera_info_timeout:g} s: using the intrinsics parameters '
-                        '(fx, fy, cx, cy or horizontal_fov_deg); point clouds are only as '
-                        'right as those', once=True)
-        if config.intrinsics_set:
-            K = np.array([[config.fx, 0.0, config.cx], [0.0, config.fy, config.cy],
-                          [0.0, 0.0, 1.0]])
-        else:
-            K = intrinsics_from_fov(width, height, config.horizontal_fov_deg)
-        return make_camera_info(K, width, height, header), K
+        if source == INVALID:
+            log.error(note, throttle_duration_sec=_THROTTLE_S)
+        elif source != CAMERA_INFO:
+            log.warning(note, throttle_duration_sec=60.0)
 
     # ---------------------------------------------------------------- diagnostics
 
     def _publish_diagnostics(self) -> None:
         if not self._active or self._estimator is None:
             return
-        snap = self.stats.snapshot()
         estimator, config = self._estimator, self._config
-        status = DiagnosticStatus()
-        status.name = f'{self.get_fully_qualified_name()}: depth'
-        status.hardware_id = str(estimator.device)
-        problems = []
-        if snap.get('received', 0) == 0:
-            problems.append(f'no images received on {self._image_topic}')
-        if snap.get('gpu_fallbacks', 0):
-            problems.append('running on CPU after a GPU failure')
-        if snap.get('invalid', 0) or snap.get('errors', 0):
-            problems.append(f'{snap.get("invalid", 0)} invalid frames, '
-                            f'{snap.get("errors", 0)} errors (last: {snap["last_error"]})')
-        status.level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
-        status.message = '; '.join(problems) if problems else (
-            f'{snap["fps"]:.1f} fps, latency p50 {snap["latency_ms_p50"]:.0f} ms')
-        values = {
-            'frames_received': snap.get('received', 0),
-            'frames_published': snap.get('published', 0),
-            'frames_dropped': snap.get('dropped', 0),
-            'frames_invalid': snap.get('invalid', 0),
-            'frames_waiting_camera_info': snap.get('waiting_camera_info', 0),
-            'errors': snap.get('errors', 0),
-            'gpu_fallbacks': snap.get('gpu_fallbacks', 0),
-            'fps': f'{snap["fps"]:.2f}',
-            'latency_ms_p50': f'{snap["latency_ms_p50"]:.1f}',
-            'latency_ms_p95': f'{snap["latency_ms_p95"]:.1f}',
-            'processing_ms_p50': f'{snap["processing_ms_p50"]:.1f}',
-            'processing_ms_p95': f'{snap["processing_ms_p95"]:.1f}',
-            'inference_ms_p50': f'{snap["inference_ms_p50"]:.1f}',
-            'work_ms_p50': f'{snap["work_ms_p50"]:.1f}',
+        details = {
             'device': f'{estimator.device}{self._device_note}',
             'precision': config.precision if estimator.device.type == 'cuda' else 'fp32',
             'variant': estimator.variant,
@@ -417,13 +319,12 @@ class DepthNodeCore:
             'cpu_threads': self._cpu_threads,
             'depth_scale': f'{estimator.depth_scale:g}',
             'scale_is_metric': str(estimator.scale_is_metric).lower(),
-            'image_topic': self._image_topic,
-            'last_error': snap['last_error'],
         }
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [status]
+        array.status = [diagnostic_status(
+            f'{self.get_fully_qualified_name()}: depth', str(estimator.device),
+            self.stats.snapshot(), self._image_topic, details)]
         self._diag_pub.publish(array)
 
 
@@ -478,74 +379,17 @@ class DepthLifecycleNode(DepthNodeCore, LifecycleNode):
         self._teardown()
 
 
-def _run(node_class: type, args: Optional[List[str]], fast_exit: bool = False) -> int:
-    """
-    Spin the node until SIGINT/SIGTERM, then release everything in order.
-
-    The signal handlers only set a flag that the spin loop checks every 0.1 s. Shutting the
-    context down from rclpy's own handlers races with the executor building its wait set
-    (seen here as an RCLError exit or a hang about one run in five).
-    """
-    profile = dds.apply_to_this_process()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    context = rclpy.get_default_context()
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    logger = rclpy.logging.get_logger(NODE_NAME)
-    if profile:
-        logger.info(f'Fast DDS: large shared-memory profile {profile} (set '
-                    f'{dds.OPT_OUT}=0 to keep Fast DDS defaults)')
-    node = None
-    executor = None
-    status = 0
-    try:
-        node = node_class()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while not stop.is_set() and context.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except StartupError as error:
-        logger.fatal(str(error))
-        status = 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        if executor is not None:
-            executor.shutdown(timeout_sec=0.5)
-        rclpy.try_shutdown(context=context)
-        context.destroy()  # leaves the DDS graph now, so peers see the node go at once
-    if fast_exit:
-        # Everything ROS has been released above; skip the interpreter's teardown of torch
-        # and friends, which alone takes 1-2 s here and would break the 2 s shutdown budget.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    return status
-
-
-def _strip(args: Optional[List[str]]) -> Tuple[bool, List[str]]:
-    argv = list(sys.argv if args is None else args)
-    lifecycle = '--lifecycle' in argv[:argv.index('--ros-args')] if '--ros-args' in argv \
-        else '--lifecycle' in argv
-    if lifecycle:
-        argv.remove('--lifecycle')
-    return lifecycle, argv
-
-
 def main(args: Optional[List[str]] = None) -> int:
     """Entry point of ``depth_node`` (``--lifecycle`` before ``--ros-args`` selects it too)."""
-    lifecycle, argv = _strip(args)
-    return _run(DepthLifecycleNode if lifecycle else DepthNode, argv, fast_exit=args is None)
+    lifecycle, argv = runner.take_lifecycle_flag(args)
+    return runner.run(DepthLifecycleNode if lifecycle else DepthNode, argv, NODE_NAME,
+                      fast_exit=args is None)
 
 
 def lifecycle_main(args: Optional[List[str]] = None) -> int:
     """Entry point of ``depth_lifecycle_node``."""
-    _, argv = _strip(args)
-    return _run(DepthLifecycleNode, argv, fast_exit=args is None)
+    _, argv = runner.take_lifecycle_flag(args)
+    return runner.run(DepthLifecycleNode, argv, NODE_NAME, fast_exit=args is None)
 
 
 if __name__ == '__main__':

@@ -75,6 +75,10 @@ class NodeProcess:
             self._log.flush()
         return self.log_path.read_text(errors='replace')
 
+    def log_tail(self, lines: int = 15) -> str:
+        """Return the last lines of the log, for error messages."""
+        return '\n'.join(self.log_text().strip().splitlines()[-lines:])
+
     def wait(self, timeout: float) -> Optional[int]:
         try:
             return self.process.wait(timeout=timeout)

@@ -1,5 +1,5 @@
 """
-Thread plumbing of the depth node: the newest-frame slot and the frame statistics.
+Run-time state of the depth node: the newest-frame slot, frame statistics and diagnostics.
 
 The subscription callback only drops the message into a one-slot buffer and returns, so DDS
 never waits for inference; the worker thread always takes the newest frame and every frame it
@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any, Deque, Dict, Optional, Tuple
 
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 import numpy as np
 
 
@@ -114,3 +115,42 @@ def _percentiles(values: Deque[float]) -> Tuple[float, float]:
         return float('nan'), float('nan')
     p50, p95 = np.percentile(np.fromiter(values, float), [50.0, 95.0]) * 1000.0
     return float(p50), float(p95)
+
+
+def diagnostic_status(name: str, hardware_id: str, snapshot: Dict[str, Any], image_topic: str,
+                      details: Dict[str, Any]) -> DiagnosticStatus:
+    """
+    One status from a :meth:`FrameStats.snapshot`: WARN naming the problems, else OK.
+
+    Problems are what an operator must act on: no input, a GPU lost, frames that fail. The
+    values list the counters and timings, then ``details`` (device, model, scale) as given.
+    """
+    problems = []
+    if snapshot.get('received', 0) == 0:
+        problems.append(f'no images received on {image_topic}')
+    if snapshot.get('gpu_fallbacks', 0):
+        problems.append('running on CPU after a GPU failure')
+    if snapshot.get('invalid', 0) or snapshot.get('errors', 0):
+        problems.append(f'{snapshot.get("invalid", 0)} invalid frames, '
+                        f'{snapshot.get("errors", 0)} errors (last: {snapshot["last_error"]})')
+    status = DiagnosticStatus(name=name, hardware_id=hardware_id)
+    status.level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
+    status.message = '; '.join(problems) if problems else (
+        f'{snapshot["fps"]:.1f} fps, latency p50 {snapshot["latency_ms_p50"]:.0f} ms')
+    values: Dict[str, Any] = {
+        'frames_received': snapshot.get('received', 0),
+        'frames_published': snapshot.get('published', 0),
+        'frames_dropped': snapshot.get('dropped', 0),
+        'frames_invalid': snapshot.get('invalid', 0),
+        'frames_waiting_camera_info': snapshot.get('waiting_camera_info', 0),
+        'errors': snapshot.get('errors', 0),
+        'gpu_fallbacks': snapshot.get('gpu_fallbacks', 0),
+        'fps': f'{snapshot["fps"]:.2f}',
+    }
+    for key in ('latency_ms_p50', 'latency_ms_p95', 'processing_ms_p50', 'processing_ms_p95',
+                'inference_ms_p50', 'work_ms_p50'):
+        values[key] = f'{snapshot[key]:.1f}'
+    values.update(details)
+    values.update(image_topic=image_topic, last_error=snapshot['last_error'])
+    status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+    return status
