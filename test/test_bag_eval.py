@@ -8,44 +8,36 @@ contracts, and every bad input gives a clear error naming topic/file, exit 1 and
 import json
 from pathlib import Path
 
+from conftest import KITCHEN
 import cv2
 import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader, Writer
 from rosbags.typesys import get_typestore, Stores
-import torch
 from treeaspp_depth_ros.bag import bagio
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
-from treeaspp_depth_ros.checkpoint import load_checkpoint, save_checkpoint
+from treeaspp_depth_ros.checkpoint import load_checkpoint
 from treeaspp_depth_ros.cli import main
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
 from treeaspp_depth_ros.data.layouts import load_dataset
 from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import compute_depth_metrics, METRIC_NAMES
-from treeaspp_depth_ros.model import DepthNet
 
-SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
-KITCHEN = SHARED / 'data' / '7scenes-redkitchen'
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 SIZE = '128x96'
 TOPICS = ['--image-topic', '/camera/image_raw', '--depth-topic', '/camera/depth_gt']
 
 
 @pytest.fixture(scope='module')
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('weights') / 'random.pt'
-    save_checkpoint(path, DepthNet('baseline'))
-    return path
+def weights(baseline_weights) -> Path:
+    return baseline_weights
 
 
 @pytest.fixture(scope='module')
-def kitchen_bags(tmp_path_factory):
-    if not KITCHEN.is_dir():
-        pytest.skip(f'{KITCHEN} not present (shared sample data lives outside the repo)')
+def kitchen_bags(tmp_path_factory, kitchen_dir):
     folder = tmp_path_factory.mktemp('bags')
-    dataset = load_dataset('7scenes', KITCHEN)
+    dataset = load_dataset('7scenes', kitchen_dir)
     bags = {}
     for storage in ('sqlite3', 'mcap'):
         bags[storage] = folder / f'kitchen_{storage}'

@@ -8,6 +8,7 @@ is an error naming the file, with no output left behind.
 from pathlib import Path
 import shutil
 
+from conftest import DATA, needs
 import cv2
 import numpy as np
 import pytest
@@ -21,15 +22,7 @@ from treeaspp_depth_ros.data.association import associate
 from treeaspp_depth_ros.data.layouts import load_dataset
 from treeaspp_depth_ros.data.records import from_arrays
 
-SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
-DATA = SHARED / 'data'
 TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
-
-
-def needs(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f'{path} not present (shared sample data lives outside the repo)')
-    return path
 
 
 def read_bag(path: Path):

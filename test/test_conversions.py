@@ -1,8 +1,8 @@
 """Message conversions: encodings, malformed messages, depth (REP 118), camera info, clouds."""
 
 import math
-from pathlib import Path
 
+from conftest import K_KITCHEN
 import cv2
 import numpy as np
 import pytest
@@ -29,24 +29,11 @@ from treeaspp_depth_ros.data.errors import DataError
 from treeaspp_depth_ros.data.intrinsics import intrinsics_from_fov
 from treeaspp_depth_ros.pinhole import depth_to_points
 
-SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
-KITCHEN = SHARED / 'data' / '7scenes-redkitchen'
-K_KITCHEN = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]])
-
 
 def _header() -> Header:
     header = Header(frame_id='camera_color_optical_frame')
     header.stamp.sec, header.stamp.nanosec = 1700000000, 123456789
     return header
-
-
-@pytest.fixture(scope='module')
-def kitchen():
-    if not KITCHEN.is_dir():
-        pytest.skip(f'{KITCHEN} not present (real samples live outside the repository)')
-    rgb = cv2.cvtColor(cv2.imread(str(KITCHEN / 'frame-000150.color.png')), cv2.COLOR_BGR2RGB)
-    depth_mm = cv2.imread(str(KITCHEN / 'frame-000150.depth.png'), cv2.IMREAD_UNCHANGED)
-    return rgb, depth_mm
 
 
 def _raw(encoding, height, width, step, data, bigendian=0) -> Image:
@@ -57,8 +44,8 @@ def _raw(encoding, height, width, step, data, bigendian=0) -> Image:
 
 
 @pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8'])
-def test_colour_encodings_round_trip_real_image(kitchen, encoding):
-    rgb = kitchen[0]
+def test_colour_encodings_round_trip_real_image(kitchen_rgbd, encoding):
+    rgb = kitchen_rgbd[0]
     msg = rgb_to_image_msg(rgb, _header(), encoding)
     assert (msg.height, msg.width, msg.encoding) == (480, 640, encoding)
     assert msg.step == 640 * len(encoding.rstrip('8'))
@@ -133,8 +120,8 @@ def test_malformed_images_are_rejected_with_a_reason(msg, words):
         assert word in str(error.value)
 
 
-def test_compressed_png_and_jpeg(kitchen):
-    rgb = kitchen[0]
+def test_compressed_png_and_jpeg(kitchen_rgbd):
+    rgb = kitchen_rgbd[0]
     ok, png = cv2.imencode('.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     assert ok
     msg = CompressedImage(format='rgb8; png compressed bgr8')
@@ -148,8 +135,8 @@ def test_compressed_png_and_jpeg(kitchen):
     assert out[..., 0].mean() > 200 > out[..., 2].mean() + 150  # RGB order, not BGR
 
 
-def test_corrupt_compressed_data_is_rejected(kitchen):
-    ok, jpg = cv2.imencode('.jpg', kitchen[0])
+def test_corrupt_compressed_data_is_rejected(kitchen_rgbd):
+    ok, jpg = cv2.imencode('.jpg', kitchen_rgbd[0])
     for data, word in ((b'', 'empty'), (b'\xff\xd8garbage' * 10, 'corrupt'),
                        (jpg.tobytes()[:40], 'corrupt')):
         with pytest.raises(ImageConversionError, match=word):
@@ -159,8 +146,8 @@ def test_corrupt_compressed_data_is_rejected(kitchen):
                                               data=jpg.tobytes()))
 
 
-def test_depth_32fc1_follows_rep118(kitchen):
-    depth = kitchen[1].astype(np.float32) / 1000.0  # real Kinect depth, 0 = no measurement
+def test_depth_32fc1_follows_rep118(kitchen_rgbd):
+    depth = kitchen_rgbd[1].astype(np.float32) / 1000.0  # real Kinect depth, 0 = no measurement
     msg = depth_to_image_msg(depth, _header())
     assert (msg.encoding, msg.height, msg.width, msg.step) == ('32FC1', 480, 640, 640 * 4)
     raw = np.frombuffer(msg.data, np.float32).reshape(480, 640)
@@ -171,8 +158,8 @@ def test_depth_32fc1_follows_rep118(kitchen):
     np.testing.assert_array_equal(back[depth > 0], depth[depth > 0])
 
 
-def test_depth_16uc1_millimetres(kitchen):
-    depth_mm = kitchen[1]
+def test_depth_16uc1_millimetres(kitchen_rgbd):
+    depth_mm = kitchen_rgbd[1]
     msg = Image(height=480, width=640, encoding='16UC1', step=1280, data=depth_mm.tobytes())
     metres = depth_image_msg_to_array(msg)
     np.testing.assert_array_equal(np.isnan(metres), depth_mm == 0)
@@ -227,8 +214,8 @@ def _check_cloud_layout(cloud: PointCloud2, height, width, rgb: bool) -> None:
     assert cloud.is_dense is False and cloud.is_bigendian is False
 
 
-def test_pointcloud_equals_backprojected_real_depth(kitchen):
-    rgb, depth_mm = kitchen
+def test_pointcloud_equals_backprojected_real_depth(kitchen_rgbd):
+    rgb, depth_mm = kitchen_rgbd
     depth = depth_mm.astype(np.float32) / 1000.0
     depth[depth_mm == 0] = np.nan
     cloud = depth_to_pointcloud2(depth, K_KITCHEN, _header(), rgb=rgb)
@@ -247,8 +234,8 @@ def test_pointcloud_equals_backprojected_real_depth(kitchen):
     assert np.all(raw[:, :, 19] == 255)  # PCL's opaque alpha byte of 0xAARRGGBB
 
 
-def test_pointcloud_stride_and_xyz_layout(kitchen):
-    depth = kitchen[1].astype(np.float32) / 1000.0
+def test_pointcloud_stride_and_xyz_layout(kitchen_rgbd):
+    depth = kitchen_rgbd[1].astype(np.float32) / 1000.0
     cloud = depth_to_pointcloud2(depth, K_KITCHEN, _header(), stride=3)
     _check_cloud_layout(cloud, math.ceil(480 / 3), math.ceil(640 / 3), rgb=False)
     xyz, colours = pointcloud2_to_array(cloud)

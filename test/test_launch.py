@@ -14,8 +14,6 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 from rclpy.qos import ReliabilityPolicy
-from treeaspp_depth_ros.checkpoint import save_checkpoint
-from treeaspp_depth_ros.model import DepthNet
 from treeaspp_depth_ros.node import dds, params
 from treeaspp_depth_ros.node.description import (
     default_params_file,
@@ -31,9 +29,8 @@ NS = f'launch_test_{os.getpid()}'
 
 
 @pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory) -> Path:
-    return save_checkpoint(tmp_path_factory.mktemp('launch') / 'baseline.pt',
-                           DepthNet('baseline'))
+def checkpoint(baseline_weights) -> Path:
+    return baseline_weights
 
 
 @pytest.fixture(scope='module')

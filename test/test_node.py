@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 
+from conftest import K_KITCHEN
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
@@ -19,7 +20,6 @@ import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
-from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.conversions import (
     camera_info_to_K,
     depth_image_msg_to_array,
@@ -30,15 +30,11 @@ from treeaspp_depth_ros.conversions import (
 )
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns as _stamp, make_header
 from treeaspp_depth_ros.inference import DepthEstimator
-from treeaspp_depth_ros.model import DepthNet
 from treeaspp_depth_ros.node.description import describe_depth_node
 from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.node.qos import input_qos
 from treeaspp_depth_ros.pinhole import depth_to_points
 
-SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
-KITCHEN = SHARED / 'data' / '7scenes-redkitchen'
-K_KITCHEN = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]])
 DOMAIN = 1 + (os.getpid() + 37) % 100
 NS = f'/node_test_{os.getpid()}'
 INPUT = (128, 96)  # small network input: contract tests, not quality tests
@@ -60,8 +56,8 @@ def workdir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope='module')
-def checkpoint(workdir) -> Path:
-    return save_checkpoint(workdir / f'{VARIANT}.pt', DepthNet(VARIANT))
+def checkpoint(random_weights_factory) -> Path:
+    return random_weights_factory(VARIANT)
 
 
 @pytest.fixture(scope='module')
@@ -77,10 +73,8 @@ def probe():
 
 
 @pytest.fixture(scope='module')
-def kitchen_rgb() -> np.ndarray:
-    if not KITCHEN.is_dir():
-        pytest.skip(f'{KITCHEN} not present (real samples live outside the repository)')
-    return cv2.cvtColor(cv2.imread(str(KITCHEN / 'frame-000150.color.png')), cv2.COLOR_BGR2RGB)
+def kitchen_rgb(kitchen_rgbd) -> np.ndarray:
+    return kitchen_rgbd[0]
 
 
 class Started:
@@ -154,7 +148,8 @@ def _expected_mask_ok(received: np.ndarray, expected: np.ndarray, low: float, hi
     np.testing.assert_allclose(received[valid], expected[valid], rtol=1e-4)
 
 
-def test_full_size_outputs_match_the_contract(node, probe, estimator, kitchen_rgb, workdir):
+def test_full_size_outputs_match_the_contract(node, probe, estimator, kitchen_rgb, workdir,
+                                              kitchen_dir):
     """640x480 rgb8 best effort from a camera process: every output of every frame checked."""
     expected_first = estimator.predict(kitchen_rgb)
     low, high = (float(v) for v in np.percentile(expected_first, [25.0, 75.0]))
@@ -164,7 +159,7 @@ def test_full_size_outputs_match_the_contract(node, probe, estimator, kitchen_rg
     infos_in = probe.subscribe(CameraInfo, f'{node.ns}/camera_info', input_qos())
     frames = 6
     camera = NodeProcess(
-        [sys.executable, '-m', 'treeaspp_depth_ros.demo.camera', '--source', str(KITCHEN),
+        [sys.executable, '-m', 'treeaspp_depth_ros.demo.camera', '--source', str(kitchen_dir),
          '--frames', str(frames), '--rate', '2', '--wait-subscribers', '2',
          '--ros-args', '-r', f'__ns:={node.ns}'],
         isolated_env(DOMAIN), workdir / 'camera_contract.log')
@@ -380,10 +375,10 @@ def test_lifecycle_transitions(probe, workdir, checkpoint, kitchen_rgb):
     assert status == 0 and seconds < 2.0, (status, seconds)
 
 
-def test_startup_errors_exit_with_a_reason(probe, workdir, checkpoint):
+def test_startup_errors_exit_with_a_reason(probe, workdir, checkpoint, baseline_weights):
     corrupt = workdir / 'corrupt.pt'
     corrupt.write_bytes(os.urandom(4096))
-    other = save_checkpoint(workdir / 'baseline.pt', DepthNet('baseline'))
+    other = baseline_weights
     cases = {
         'no_weights': ({'weights': ''}, 'weights is required'),
         'missing': ({'weights': str(workdir / 'missing.pt')}, 'not found'),
@@ -452,7 +447,7 @@ def test_gpu_failure_falls_back_to_cpu(checkpoint, kitchen_rgb):
 
 
 def test_faster_camera_than_inference_drops_frames_with_bounded_latency_and_memory(
-        probe, workdir, checkpoint):
+        probe, workdir, checkpoint, kitchen_dir):
     """
     30 Hz full-size camera; the node (320x256 network input on CPU) is slower than that.
 
@@ -461,13 +456,11 @@ def test_faster_camera_than_inference_drops_frames_with_bounded_latency_and_memo
     by ~25 frames per second and latency by seconds. A leak of every dropped 921 KB frame
     would add > 100 MB over the measured window.
     """
-    if not KITCHEN.is_dir():
-        pytest.skip(f'{KITCHEN} not present (real samples live outside the repository)')
     started = Started(probe, workdir, checkpoint, f'{NS}/stream', input_width=320,
                       input_height=256, publish_points=False, publish_colored=False)
     started.wait_ready()
     camera = NodeProcess(
-        [sys.executable, '-m', 'treeaspp_depth_ros.demo.camera', '--source', str(KITCHEN),
+        [sys.executable, '-m', 'treeaspp_depth_ros.demo.camera', '--source', str(kitchen_dir),
          '--rate', '30', '--loop', '--ros-args', '-r', f'__ns:={started.ns}'],
         isolated_env(DOMAIN), workdir / 'camera_stream.log')
     try:
