@@ -20,7 +20,7 @@ from treeaspp_depth_ros.node.description import (
     describe_depth_node,
     LAUNCH_ARGUMENTS,
 )
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
+from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe, temporary_env
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +35,8 @@ def checkpoint(baseline_weights) -> Path:
 
 @pytest.fixture(scope='module')
 def probe():
-    probe = Probe(DOMAIN, 'launch_test_probe')
-    yield probe
-    probe.close()
+    with Probe(DOMAIN, 'launch_test_probe') as probe:
+        yield probe
 
 
 def test_params_file_documents_every_parameter_with_its_default():
@@ -147,25 +146,20 @@ def test_launch_file_with_launch_ros(probe, checkpoint):
     except ImportError as error:
         pytest.skip(f'launch/launch_ros not installed ({error}); the launch file is '
                     'checked through describe_depth_node instead')
-    saved = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
-    os.environ.update(ROS_DOMAIN_ID=str(DOMAIN), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
-    service = LaunchService()
-    service.include_launch_description(LaunchDescription([IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(str(ROOT / 'launch' / 'depth.launch.py')),
-        launch_arguments={'namespace': f'{NS}/launched', 'weights': str(checkpoint),
-                          'device': 'cpu'}.items())]))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
-        assert _wait_graph(probe, lambda: probe.node.count_publishers(
-            f'/{NS}/launched/depth/image') == 1)
-    finally:
-        service.shutdown()
-        deadline = time.monotonic() + 10
-        while thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with temporary_env({'ROS_DOMAIN_ID': str(DOMAIN),
+                        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}):
+        service = LaunchService()
+        service.include_launch_description(LaunchDescription([IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(str(ROOT / 'launch' / 'depth.launch.py')),
+            launch_arguments={'namespace': f'{NS}/launched', 'weights': str(checkpoint),
+                              'device': 'cpu'}.items())]))
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        try:
+            assert _wait_graph(probe, lambda: probe.node.count_publishers(
+                f'/{NS}/launched/depth/image') == 1)
+        finally:
+            service.shutdown()
+            deadline = time.monotonic() + 10
+            while thread.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.1)

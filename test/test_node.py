@@ -67,9 +67,8 @@ def estimator(checkpoint) -> DepthEstimator:
 
 @pytest.fixture(scope='module')
 def probe():
-    probe = Probe(DOMAIN, 'node_test_probe')
-    yield probe
-    probe.close()
+    with Probe(DOMAIN, 'node_test_probe') as probe:
+        yield probe
 
 
 @pytest.fixture(scope='module')

@@ -13,7 +13,6 @@ paired frame without an output is a drop.
 
 import argparse
 import collections
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
@@ -38,20 +37,6 @@ OUTPUT_TYPES = {'depth': bagio.IMAGE, 'depth_camera_info': bagio.CAMERA_INFO,
 def default_domain_id() -> int:
     """Pick a domain id unlikely to collide with the user's (0) or a parallel run (pid based)."""
     return 1 + os.getpid() % 100
-
-
-@contextmanager
-def _temporary_env(values: Dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _qos_profile(args: argparse.Namespace, recorded: List[object]):
@@ -145,7 +130,7 @@ class BagPlayer:
 
     def __enter__(self) -> 'BagPlayer':
         from treeaspp_depth_ros.node import dds
-        from treeaspp_depth_ros.node.harness import isolated_env
+        from treeaspp_depth_ros.node.harness import isolated_env, temporary_env
         if self.args.attach:
             env = dds.large_data_env()
             env['ROS_DOMAIN_ID'] = str(self.domain)
@@ -155,10 +140,8 @@ class BagPlayer:
                                if threads else None)
             self._start_node(env)
         try:
-            # The DDS participant is created with the first node, so the environment (domain,
-            # discovery range, large shared-memory profile for sending images) must hold
-            # until then.
-            with _temporary_env({k: env[k] for k in (
+            # domain, discovery range and the large shared-memory profile for sending images
+            with temporary_env({k: env[k] for k in (
                     'ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE',
                     'FASTDDS_DEFAULT_PROFILES_FILE') if k in env}):
                 self._start_participant()

@@ -8,13 +8,14 @@ publishes, subscribes and calls the node's parameter and lifecycle services.
 """
 
 import collections
+from contextlib import contextmanager
 import os
 from pathlib import Path
 import signal
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 import rclpy
 from rclpy.context import Context
@@ -45,6 +46,26 @@ def isolated_env(domain_id: int, large_data: bool = True,
     env['PYTHONUNBUFFERED'] = '1'
     env.update(extra or {})
     return env
+
+
+@contextmanager
+def temporary_env(values: Dict[str, str]) -> Iterator[None]:
+    """
+    Set environment variables for the block, then restore them.
+
+    rclpy reads the domain, discovery range and Fast DDS profile from the environment when
+    this process creates a DDS participant, so that is when they must hold.
+    """
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class NodeProcess:
@@ -239,3 +260,9 @@ class Probe:
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
         self._thread.join(timeout=2.0)
+
+    def __enter__(self) -> 'Probe':
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
