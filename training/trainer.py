@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from treeaspp_depth_ros.checkpoint import load_checkpoint, save_checkpoint
+from treeaspp_depth_ros.geometry import normalize_image
 from treeaspp_depth_ros.inference import DepthEstimator
-from treeaspp_depth_ros.layers import normalize_image
 from treeaspp_depth_ros.losses import LossWeights, SelfSupervisedLoss
 
 from .config import dump, output_dir

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import yaml
 
 from .checkpoint import load_depth_net
-from .layers import normalize_image
+from .geometry import normalize_image
 from .model import DepthNet
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
