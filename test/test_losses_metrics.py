@@ -74,3 +74,20 @@ def test_eigen_crop_and_depth_range():
     assert m['valid_pixels'] == mask.sum()
     with pytest.raises(ValueError, match='no valid ground-truth'):
         compute_depth_metrics(np.ones((4, 4)), np.zeros((4, 4)))
+
+
+def test_normalised_depth_makes_the_loss_blind_to_the_depth_networks_global_scale():
+    torch.manual_seed(0)
+    tgt, ref = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    K = torch.tensor([[50.0, 0, 32], [0, 50.0, 32], [0, 0, 1]]).expand(2, 3, 3)
+    tgt_depth, ref_depth = torch.rand(2, 1, 64, 64) + 1, torch.rand(2, 1, 64, 64) + 1
+    pose = torch.tensor([[0.01, 0.0, 0.02, 0.0, 0.01, 0.0]]).repeat(2, 1)
+
+    def total(depth_factor: float, normalize: bool) -> float:
+        loss = SelfSupervisedLoss(normalize_depth=normalize, reference_depth=0.2)
+        value, _ = loss(tgt, [ref], K, [tgt_depth * depth_factor], [[ref_depth * depth_factor]],
+                        [pose], [-pose])
+        return float(value)
+    # SC-SfMLearner's loss: farther depth means less parallax, a different photometric error
+    assert total(10.0, False) != pytest.approx(total(1.0, False), rel=1e-3)
+    assert total(10.0, True) == pytest.approx(total(1.0, True), rel=1e-5)

@@ -85,3 +85,24 @@ def test_gradients_reach_every_parameter(variant):
     for name, p in list(depth_net.named_parameters()) + list(pose_net.named_parameters()):
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
+
+
+def test_identity_pose_head_starts_at_no_motion_and_keeps_feature_magnitude():
+    torch.manual_seed(0)
+    frames = torch.rand(4, 3, 64, 64), torch.rand(4, 3, 64, 64)
+    inputs = {}
+
+    def features_into_output_layer(head_init: str) -> torch.Tensor:
+        torch.manual_seed(1)  # the same encoder for both
+        net = PoseNet(head_init=head_init)
+        hook = net.decoder.net[-1].register_forward_hook(
+            lambda module, args, out: inputs.update({head_init: args[0]}))
+        pose = net(*frames)
+        hook.remove()
+        return pose
+    assert torch.equal(features_into_output_layer('identity'), torch.zeros(4, 6))
+    assert features_into_output_layer('torch').abs().max() > 0
+    # PyTorch's default init shrinks activations layer by layer; He init keeps them
+    assert inputs['identity'].abs().mean() > 5 * inputs['torch'].abs().mean()
+    with pytest.raises(ValueError, match='pose head init'):
+        PoseNet(head_init='zeros')

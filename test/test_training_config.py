@@ -56,3 +56,16 @@ def test_print_config_and_clear_errors(capsys, tmp_path):
     err = capsys.readouterr().err
     assert 'train.txt' in err and str(tmp_path) in err
     assert not (tmp_path / 'run' / 'last.pth').exists()
+
+
+def test_help_shows_the_values_of_the_named_config(capsys):
+    with pytest.raises(SystemExit):
+        main(['--config', 'tree_aspp', '--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    assert "values of config 'tree_aspp'" in text
+    assert '--model.pretrained V imagenet' in text and '--data.num_workers V 8' in text
+
+
+def test_unknown_pose_head_init_is_a_config_error():
+    with pytest.raises(ConfigError, match='pose_head_init'):
+        load_config('demo', {'model.pose_head_init': 'zeros'})

@@ -12,6 +12,7 @@ import copy
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
+from treeaspp_depth_ros.model.pose_net import POSE_HEAD_INITS
 import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent / 'configs'
@@ -24,6 +25,8 @@ DEFAULTS: Dict[str, Any] = {
         'dilation_rates': [1, 2, 3, 4],
         'pretrained': None,              # null | imagenet | path to resnet18 .pth
         'sync_bn': False,                # SyncBatchNorm across DDP ranks
+        'pose_head_init': 'torch',       # torch (SC-SfMLearner) | identity (from scratch: see
+                                         # treeaspp_depth_ros/model/pose_net.py)
     },
     'data': {
         'format': 'sc_depth',            # sc_depth | pairs | video | tum | 7scenes | synthetic
@@ -65,6 +68,8 @@ DEFAULTS: Dict[str, Any] = {
         'with_auto_mask': False,
         'padding_mode': 'zeros',
         'num_scales': 1,
+        'normalize_depth': False,        # per-sample mean depth fixed in the loss (not in
+                                         # SC-SfMLearner; for from-scratch runs, see losses.py)
     },
     'optim': {
         'lr': 1.0e-4,
@@ -202,6 +207,9 @@ def validate(config: Dict[str, Any]) -> None:
                           f'{optim["lr_schedule"]!r}')
     if data['verify'] not in ('off', 'quick', 'full'):
         raise ConfigError(f'data.verify must be off, quick or full, got {data["verify"]!r}')
+    if config['model']['pose_head_init'] not in POSE_HEAD_INITS:
+        raise ConfigError(f'model.pose_head_init must be one of {", ".join(POSE_HEAD_INITS)}, '
+                          f'got {config["model"]["pose_head_init"]!r}')
     if config['val']['crop'] not in (None, 'eigen'):
         raise ConfigError(f'val.crop must be eigen or null, got {config["val"]["crop"]!r}')
 
@@ -210,13 +218,23 @@ def output_dir(config: Dict[str, Any]) -> Path:
     return Path(config['train']['output_dir'] or Path('runs') / config['name'])
 
 
-def add_override_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--section.key`` option per config field, so ``--help`` lists them all."""
-    group = parser.add_argument_group('config overrides (values are YAML)')
-    for key, value in flatten(DEFAULTS):
+def add_override_arguments(parser: argparse.ArgumentParser,
+                           config: Optional[Dict[str, Any]] = None) -> None:
+    """
+    One ``--section.key`` option per config field, so ``--help`` lists them all.
+
+    The help shows each field's value in `config` (the one ``--config`` names) when given,
+    else the built-in default.
+    """
+    title = 'config overrides (values are YAML; shown: ' + (
+        f'the values of config {config["name"]!r})' if config else 'built-in defaults)')
+    group = parser.add_argument_group(title)
+    values = dict(flatten(config)) if config else {}
+    for key, default in flatten(DEFAULTS):
+        value = values.get(key, default)
         shown = yaml.safe_dump(value, default_flow_style=True).replace('\n...', '').strip()
         group.add_argument(f'--{key}', dest=f'override:{key}', metavar='V', default=None,
-                           help=f'default: {shown}'.replace('%', '%%'))
+                           help=f'{shown}'.replace('%', '%%'))
 
 
 def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:

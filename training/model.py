@@ -51,15 +51,18 @@ def build_networks(model_config: Dict[str, Any]) -> Tuple[DepthNet, PoseNet]:
     kwargs = {'variant': model_config['variant'],
               'upsample_mode': model_config['upsample_mode'],
               'dilation_rates': model_config['dilation_rates']}
+    head_init = model_config['pose_head_init']
     if source == 'auto':
         try:
-            return DepthNet(pretrained='imagenet', **kwargs), PoseNet(pretrained='imagenet')
+            return (DepthNet(pretrained='imagenet', **kwargs),
+                    PoseNet(pretrained='imagenet', head_init=head_init))
         except Exception as error:  # noqa: B902 - offline: URLError, HTTPError, OSError ...
             warnings.warn(f'ImageNet weights unavailable ({type(error).__name__}); training '
                           f'from random initialisation')
-            return DepthNet(pretrained=None, **kwargs), PoseNet(pretrained=None)
+            return DepthNet(pretrained=None, **kwargs), PoseNet(head_init=head_init)
     try:
-        return DepthNet(pretrained=source, **kwargs), PoseNet(pretrained=source)
+        return (DepthNet(pretrained=source, **kwargs),
+                PoseNet(pretrained=source, head_init=head_init))
     except (OSError, RuntimeError) as error:
         raise RuntimeError(
             f'cannot load pretrained encoder weights {source!r}: {error}. Offline, pass a local '

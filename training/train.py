@@ -33,7 +33,8 @@ def train_from_config(config: Union[str, Path, Dict[str, Any]],
         trainer.close()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(shown: Optional[Dict[str, Any]] = None) -> argparse.ArgumentParser:
+    """The CLI; `--help` lists every field with the value of ``shown`` (a loaded config)."""
     parser = argparse.ArgumentParser(
         prog='python -m training.train', description=__doc__, allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,12 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help='shorthand for --train.resume')
     parser.add_argument('--print-config', action='store_true',
                         help='print the merged config and exit')
-    add_override_arguments(parser)
+    add_override_arguments(parser, shown)
     return parser
 
 
+def _config_named_in(argv: Optional[List[str]]) -> Optional[Dict[str, Any]]:
+    """The config `--config` names, so `--help` can show its values; None if unreadable."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument('--config')
+    name = early.parse_known_args(argv)[0].config
+    try:
+        return load_config(name) if name else None
+    except (ConfigError, OSError):
+        return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(_config_named_in(argv)).parse_args(argv)
     try:
         overrides = overrides_from_args(args)
         if args.resume:
@@ -62,7 +74,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ConfigError, DataError, TrainingError) as error:
         print(f'training.train: error: {error}', file=sys.stderr)
         return 1
-    print(f'best checkpoint: {best}')
+    if best.name == 'best.pth':
+        print(f'best checkpoint (lowest validation AbsRel): {best}')
+    else:
+        print(f'final checkpoint (no validation set, so no best one): {best}')
     return 0
 
 

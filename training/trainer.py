@@ -18,6 +18,7 @@ from treeaspp_depth_ros.checkpoint import load_checkpoint, save_checkpoint
 from treeaspp_depth_ros.geometry import normalize_image
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.losses import LossWeights, SelfSupervisedLoss
+from treeaspp_depth_ros.model.decoder import initial_depth
 
 from .config import dump, output_dir
 from .data.builders import build_train_dataset, build_val_set
@@ -71,8 +72,11 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=train['amp'] == 'fp16')
         loss = config['loss']
         self.loss_fn = SelfSupervisedLoss(
-            LossWeights(loss['photo'], loss['smooth'], loss['geometry']), loss['with_ssim'],
-            loss['with_mask'], loss['with_auto_mask'], loss['padding_mode'], loss['num_scales'])
+            LossWeights(loss['photo'], loss['smooth'], loss['geometry']),
+            with_ssim=loss['with_ssim'], with_mask=loss['with_mask'],
+            with_auto_mask=loss['with_auto_mask'], padding_mode=loss['padding_mode'],
+            max_scales=loss['num_scales'], normalize_depth=loss['normalize_depth'],
+            reference_depth=initial_depth())
         self.sampler = ResumableSampler(self.dataset, self.dist, shuffle=True, seed=train['seed'])
         workers = config['data']['num_workers']
         self.loader = DataLoader(self.dataset, batch_size=optim['batch_size'],

@@ -22,16 +22,33 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used, with a message saying why and what to do."""
 
 
+def file_mode_for(path: Path) -> int:
+    """
+    Mode a rewritten `path` should have: its current one, else what the umask gives.
+
+    Temporary files are created 0600; left so, a checkpoint would be unreadable for a node
+    running as another user (a robot's service account).
+    """
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_torch_save(obj: Any, path: PathLike) -> None:
     """`torch.save` to a temporary file in the same folder, then rename over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = file_mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as handle:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -123,15 +123,39 @@ def smooth_loss(tgt_depths: Sequence[torch.Tensor], tgt_img: torch.Tensor,
     return loss
 
 
-class SelfSupervisedLoss(nn.Module):
-    """The total training objective; returns the weighted sum and its (detached) parts."""
+def normalize_depth_scale(tgt_depths: Sequence[torch.Tensor],
+                          ref_depths: Sequence[Sequence[torch.Tensor]], reference_depth: float
+                          ) -> Tuple[List[torch.Tensor], List[List[torch.Tensor]]]:
+    """
+    Rescale each sample's depths (target and references together) to a fixed mean.
 
-    def __init__(self, weights: LossWeights = LossWeights(), with_ssim: bool = True,
+    One factor per sample keeps the frames' relative scale, which the geometry term needs; the
+    factor is not detached, so the loss no longer depends on the depth network's global scale
+    at all and the network cannot lower the photometric error by pushing depth to infinity.
+    """
+    finest = torch.cat([tgt_depths[0]] + [ref[0] for ref in ref_depths], 1)
+    factor = reference_depth / finest.mean(dim=(1, 2, 3), keepdim=True)
+    return ([d * factor for d in tgt_depths],
+            [[d * factor for d in ref] for ref in ref_depths])
+
+
+class SelfSupervisedLoss(nn.Module):
+    """
+    The total training objective; returns the weighted sum and its (detached) parts.
+
+    ``normalize_depth`` (not in SC-SfMLearner; off by default) divides depth by its per-sample
+    mean before the warp, times ``reference_depth``: see `normalize_depth_scale`.
+    """
+
+    def __init__(self, weights: LossWeights = LossWeights(), *, with_ssim: bool = True,
                  with_mask: bool = True, with_auto_mask: bool = False,
                  padding_mode: str = 'zeros', max_scales: int = 1,
-                 align_corners: bool = True) -> None:
+                 align_corners: bool = True, normalize_depth: bool = False,
+                 reference_depth: float = 1.0) -> None:
         super().__init__()
         self.weights = weights
+        self.normalize_depth = normalize_depth
+        self.reference_depth = reference_depth
         self.options = {'with_ssim': with_ssim, 'with_mask': with_mask,
                         'with_auto_mask': with_auto_mask, 'padding_mode': padding_mode,
                         'max_scales': max_scales, 'align_corners': align_corners}
@@ -140,6 +164,9 @@ class SelfSupervisedLoss(nn.Module):
                 tgt_depths: List[torch.Tensor], ref_depths: List[List[torch.Tensor]],
                 poses: List[torch.Tensor], poses_inv: List[torch.Tensor]
                 ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        if self.normalize_depth:
+            tgt_depths, ref_depths = normalize_depth_scale(tgt_depths, ref_depths,
+                                                           self.reference_depth)
         photo, geometry = photo_and_geometry_loss(tgt_img, ref_imgs, K, tgt_depths, ref_depths,
                                                   poses, poses_inv, **self.options)
         smooth = smooth_loss(tgt_depths, tgt_img, ref_depths, ref_imgs)

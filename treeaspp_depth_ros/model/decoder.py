@@ -19,6 +19,11 @@ DISP_ALPHA = 10.0
 DISP_BETA = 0.01
 
 
+def initial_depth() -> float:
+    """Depth an untrained decoder predicts (sigmoid output 0.5), in network units."""
+    return 1.0 / (DISP_ALPHA * 0.5 + DISP_BETA)
+
+
 class DepthDecoder(nn.Module):
     """Decode five encoder feature maps into disparity at four scales."""
 
