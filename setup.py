@@ -6,12 +6,14 @@ import os
 from setuptools import find_packages, setup
 
 PACKAGE = 'treeaspp_depth_ros'
+TRAINING = 'treeaspp_depth_training'
 
 setup(
     name=PACKAGE,
     version='0.1.0',
-    packages=find_packages(include=[PACKAGE, PACKAGE + '.*', 'training', 'training.*']),
-    package_data={'training': ['configs/*.yaml']},
+    packages=find_packages(include=[PACKAGE, PACKAGE + '.*', TRAINING, TRAINING + '.*']),
+    package_data={TRAINING: ['configs/*.yaml'],
+                  PACKAGE: ['demo/default_weights.pt']},
     data_files=[
         ('share/ament_index/resource_index/packages', [os.path.join('resource', PACKAGE)]),
         (os.path.join('share', PACKAGE), ['package.xml']),

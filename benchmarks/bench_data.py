@@ -23,10 +23,10 @@ from benchmarks.bench_training import measure as measure_training
 from benchmarks.common import machine_info, write_json
 import torch
 from torch.utils.data import DataLoader
-from training.data.augment import FrameTransform
-from training.data.datasets import SequenceDataset
-from training.data.scenes import load_sc_depth
 from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
+from treeaspp_depth_training.data.augment import FrameTransform
+from treeaspp_depth_training.data.datasets import SequenceDataset
+from treeaspp_depth_training.data.scenes import load_sc_depth
 
 
 PAPER_GPU_SAMPLES_PER_S = 50 * 67_000 / (15 * 3600)

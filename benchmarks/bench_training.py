@@ -2,7 +2,8 @@
 Training throughput per Table 1 variant: full optimiser steps at 320x256, batch 16.
 
 One step = depth for target + 2 references, poses both ways, the SC-SfMLearner loss, backward
-and Adam, through `training.trainer.Trainer.train_step` (the real loop). Baseline for the ratios:
+and Adam, through `treeaspp_depth_training.trainer.Trainer.train_step` (the real loop).
+Baseline for the ratios:
 the `baseline` variant measured in the same run, in rounds that interleave the variants. On a
 GPU the script also measures bf16 / fp16 autocast and channels_last. Usage::
 
@@ -19,9 +20,9 @@ from typing import Any, Dict, List, Sequence
 
 from benchmarks.common import machine_info, write_json
 import torch
-from training.config import load_config
-from training.trainer import Trainer
 from treeaspp_depth_ros.model import VARIANTS
+from treeaspp_depth_training.config import load_config
+from treeaspp_depth_training.trainer import Trainer
 
 
 def _trainer(variant: str, batch_size: int, device: str, amp: str, channels_last: bool,

@@ -3,7 +3,8 @@ Outcome distribution of the from-scratch training recipe over seeds x torch thre
 
 Other machines run other kernels and sum in another order, so the same seed takes another
 trajectory there; a second thread count perturbs it the same way on this machine. Each run is
-`training.learning_check.run_learning_check` in its own process (so the thread count is clean):
+`treeaspp_depth_training.learning_check.run_learning_check` in its own process (so the thread
+count is clean):
 median-scaled AbsRel on held-out rooms before and after training, and on the demo's frames.
 Usage::
 
@@ -49,7 +50,7 @@ def _overrides(pairs: Sequence[str]) -> Dict[str, Any]:
 def _one(args: argparse.Namespace) -> int:
     import torch
 
-    from training.learning_check import run_learning_check
+    from treeaspp_depth_training.learning_check import run_learning_check
     seed, threads = args.one
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix='learning_matrix_') as scratch:

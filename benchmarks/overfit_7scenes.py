@@ -18,8 +18,8 @@ import time
 
 from benchmarks.common import machine_info, write_json
 import torch
-from training.config import load_config
-from training.trainer import Trainer
+from treeaspp_depth_training.config import load_config
+from treeaspp_depth_training.trainer import Trainer
 
 
 DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'

@@ -19,6 +19,8 @@ for f in "install/$pkg/lib/$pkg/depth_node" "install/$pkg/lib/$pkg/treeaspp-dept
          "install/$pkg/share/ament_index/resource_index/packages/$pkg"; do
   [ -e "$f" ] || { echo "colcon build did not install $f" >&2; ls -R install >&2; exit 1; }
 done
+weights=(install/$pkg/lib/python3*/site-packages/$pkg/demo/default_weights.pt)
+[ -f "${weights[0]}" ] || { echo "colcon build did not install the demo's default weights" >&2; exit 1; }
 colcon test --packages-select "$pkg" --pytest-args -m linter --event-handlers console_direct- \
   >"$ws/test.log" 2>&1 || true
 colcon test-result --verbose --test-result-base build/$pkg || { cat "$ws/test.log"; exit 1; }

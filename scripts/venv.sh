@@ -15,7 +15,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip setuptools wheel 2>&1 | grep -v 'is ignored' >&2 || true
   "$venv/bin/python" -m pip install --quiet -r "$root/requirements.txt" 2>&1 | grep -v 'is ignored' >&2 || true
   "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$root" 2>&1 | grep -v 'is ignored' >&2 || true
-  "$venv/bin/python" -c "import torch, torchvision, rclpy, rosbags, cv2, treeaspp_depth_ros, training" \
+  "$venv/bin/python" -c "import torch, torchvision, rclpy, rosbags, cv2, treeaspp_depth_ros, treeaspp_depth_training" \
     || { echo "[venv] installation failed (see pip output above)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

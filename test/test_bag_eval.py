@@ -162,6 +162,7 @@ def test_record_out_follows_node_contracts(kitchen_bags, weights, tmp_path):
     assert tf.transforms[0].child_frame_id == inputs[0][1].header.frame_id
     settings = (out / 'orbslam3_rgbd.yaml').read_text()
     assert 'RGBD.DepthMapFactor: 1.0' in settings and 'Camera1.fx: 585.000000' in settings
+    assert 'Camera.fps: 30\n' in settings  # the kitchen bag's 30 Hz stamps
     with Reader(out) as reader:
         qos = {c.topic: c.ext.offered_qos_profiles[0] for c in reader.connections}
     assert qos['/tf_static'].durability.name == 'TRANSIENT_LOCAL'

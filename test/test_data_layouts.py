@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from training.data.scenes import load_video
 from treeaspp_depth_ros.cli import main
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.files import list_images
 from treeaspp_depth_ros.data.intrinsics import parse_intrinsics, read_intrinsics
 from treeaspp_depth_ros.data.layouts import load_dataset
 from treeaspp_depth_ros.data.sc_depth import load_scene_folder
+from treeaspp_depth_training.data.scenes import load_video
 
 K = np.array([[50.0, 0.0, 15.5], [0.0, 51.0, 11.5], [0.0, 0.0, 1.0]])
 NUMBERS = (10, 1, 2)  # written out of order; frame 2 must come before frame 10

@@ -6,15 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from training.data.augment import FrameTransform
-from training.data.datasets import SamplingConfig, SequenceDataset
-from training.data.scenes import (load_pairs, load_sc_depth, load_seven_scenes, load_tum,
-                                  load_video, Scene)
-from training.data.selection import flow_samples
-from training.data.testsets import load_test_layout, load_test_set
-from training.scripts.select_frames import main as select_frames_main
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
+from treeaspp_depth_training.data.augment import FrameTransform
+from treeaspp_depth_training.data.datasets import SamplingConfig, SequenceDataset
+from treeaspp_depth_training.data.scenes import (load_pairs, load_sc_depth, load_seven_scenes,
+                                                 load_tum, load_video, Scene)
+from treeaspp_depth_training.data.selection import flow_samples
+from treeaspp_depth_training.data.testsets import load_test_layout, load_test_set
+from treeaspp_depth_training.scripts.select_frames import main as select_frames_main
 
 
 @pytest.fixture(scope='module')

@@ -9,10 +9,10 @@ import h5py
 import numpy as np
 import pytest
 
-from training.data.nyu_mat import read_mat5
-from training.data.testsets import load_test_set
-from training.scripts.convert_nyu import convert, main
 from treeaspp_depth_ros.data import DataError
+from treeaspp_depth_training.data.nyu_mat import read_mat5
+from treeaspp_depth_training.data.testsets import load_test_set
+from treeaspp_depth_training.scripts.convert_nyu import convert, main
 
 
 def _element(kind: int, payload: bytes) -> bytes:

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from training.data.scenes import load_scene_folder
-from training.data.selection import relative_motion
 from treeaspp_depth_ros.data.sc_depth import DEPTH_PNG_SCALE
 from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
 from treeaspp_depth_ros.geometry import inverse_warp, mat2pose_vec
+from treeaspp_depth_training.data.scenes import load_scene_folder
+from treeaspp_depth_training.data.selection import relative_motion
 
 
 @pytest.fixture(scope='module')

@@ -2,8 +2,9 @@
 
 import pytest
 
-from training.config import ConfigError, DEFAULTS, flatten, load_config, overrides_from_args
-from training.train import build_parser, main
+from treeaspp_depth_training.config import (ConfigError, DEFAULTS, flatten, load_config,
+                                            overrides_from_args)
+from treeaspp_depth_training.train import build_parser, main
 
 
 @pytest.mark.parametrize('variant', ['baseline', 'aspp', 'tree_aspp'])

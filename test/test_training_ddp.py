@@ -7,7 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from training.config import load_config
+from treeaspp_depth_training.config import load_config
 
 CONFIG = {'model.variant': 'baseline', 'data.width': 64, 'data.height': 64,
           'data.synthetic.sequences': 2, 'data.synthetic.frames': 6, 'optim.batch_size': 2,
@@ -24,7 +24,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     # what torchrun exports for each process
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE='2', LOCAL_RANK=str(rank))
-    from training.trainer import Trainer
+    from treeaspp_depth_training.trainer import Trainer
     trainer = Trainer(load_config('synthetic_tiny', dict(CONFIG, **{
         'train.output_dir': out_dir})))
     assert dist.is_initialized() and dist.get_world_size() == 2

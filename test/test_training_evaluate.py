@@ -1,4 +1,4 @@
-"""`python -m training.evaluate` on the SC-Depth test layout: JSON, Table 1 Markdown, Figure 3."""
+"""`python -m treeaspp_depth_training.evaluate` on the SC-Depth test layout (JSON, Table 1)."""
 
 import json
 
@@ -6,14 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from training.evaluate import main
-from training.scripts.export_weights import export
-from training.train import train_from_config
 from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.data.synthetic import generate_sequence
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import aggregate_metrics, compute_depth_metrics
 from treeaspp_depth_ros.model import DepthNet
+from treeaspp_depth_training.evaluate import main
+from treeaspp_depth_training.scripts.export_weights import export
+from treeaspp_depth_training.train import train_from_config
 
 KEYS = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'a1', 'a2', 'a3', 'params',
         'model_size_mb', 'test_time_s', 'num_images', 'protocol')

@@ -1,14 +1,15 @@
 """
 Proof that self-supervised training learns depth: a short from-scratch run on synthetic video.
 
-The run is the demo weights' recipe (``training/configs/demo.yaml``) with seed 0, measured by
-`training.learning_check` on held-out rooms against their ground truth, next to the same network
+The run is the demo weights' recipe (``treeaspp_depth_training/configs/demo.yaml``) with seed
+0, measured by `treeaspp_depth_training.learning_check` on held-out rooms against their ground
+truth, next to the same network
 before training and to a constant-depth predictor (all median-scaled). The recipe's outcome over
 seeds and torch thread counts, which is how other machines' trajectories differ from this one's,
 is in ``benchmarks/results/learning_matrix.json`` (``python -m benchmarks.learning_matrix``).
 """
 
-from training.learning_check import run_learning_check
+from treeaspp_depth_training.learning_check import run_learning_check
 
 
 def test_short_synthetic_run_learns_depth_without_labels(tmp_path):

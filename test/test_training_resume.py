@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from training.config import load_config
-from training.trainer import Trainer, TrainingError
 from treeaspp_depth_ros.checkpoint import load_checkpoint, load_depth_net
 from treeaspp_depth_ros.data import DataError
+from treeaspp_depth_training.config import load_config
+from treeaspp_depth_training.trainer import Trainer, TrainingError
 
 # 2 rooms x 5 frames = 6 triplets = 3 steps of 2 per epoch
 TINY = {'model.variant': 'baseline', 'data.width': 64, 'data.height': 64,

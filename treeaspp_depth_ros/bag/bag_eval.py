@@ -279,7 +279,8 @@ def run(args: argparse.Namespace) -> int:
             outcome = live.run_live(args, inputs, acc, recorder, parameters)
         results = acc.finish()
         if recorder is not None:
-            fps = len(inputs.pairs) / max(
+            # N frames span N - 1 intervals
+            fps = (len(inputs.pairs) - 1) / max(
                 (inputs.pairs[-1].stamp_ns - inputs.pairs[0].stamp_ns) * 1e-9, 1e-9) \
                 if len(inputs.pairs) > 1 else 30.0
             record.write_orbslam3_settings(record_dir, recorder, fps)

@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'folder (7-Scenes, TUM RGB-D, or images + intrinsics.txt/cam.txt '
                              'with optional depth/) or a rosbag2 with ground-truth depth')
     parser.add_argument('--weights', type=Path,
-                        help='checkpoint (default: the demo weights, trained and cached in '
-                             '~/.cache/treeaspp_depth_ros on first run)')
+                        help='checkpoint (default: the demo weights shipped '
+                             'with the package)')
     parser.add_argument('--frames', type=int, default=DEFAULT_FRAMES,
                         help=f'frames to stream (default {DEFAULT_FRAMES})')
     parser.add_argument('--rate', type=float, default=10.0, help='camera frame rate (Hz)')
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f'--weights {weights}: no such file')
     else:
         weights = default_weights()
-        origin = 'default demo weights (training/configs/demo.yaml, cached)'
+        origin = 'default demo weights (shipped; recipe: treeaspp_depth_training demo.yaml)'
     size = _parse_size(args.input_size) if args.input_size else input_size_of(weights)
     # Fast DDS reads its profile when this process creates its participant: set it first.
     dds.apply_to_this_process()

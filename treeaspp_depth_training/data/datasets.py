@@ -23,7 +23,7 @@ from .scenes import Scene
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """How references are chosen (see `training.data.selection`)."""
+    """How references are chosen (see `treeaspp_depth_training.data.selection`)."""
 
     method: str = 'stride'
     sequence_length: int = 3

@@ -3,10 +3,10 @@ Train depth + pose networks without depth labels (SC-SfMLearner with a Tree-shap
 
 One command for every scale::
 
-    python -m training.train --config tree_aspp --data.root /data/nyu           # 1 process
-    torchrun --nproc_per_node 8 -m training.train --config tree_aspp \
-        --data.root /data/nyu --train.amp bf16 --train.channels_last true       # 8 GPUs
-    python -m training.train --config demo                                      # CPU, minutes
+    python -m treeaspp_depth_training.train --config tree_aspp --data.root /data/nyu  # 1 process
+    torchrun --nproc_per_node 8 -m treeaspp_depth_training.train --config tree_aspp \
+        --data.root /data/nyu --train.amp bf16 --train.channels_last true           # 8 GPUs
+    python -m treeaspp_depth_training.train --config demo                           # CPU
 
 Checkpoints ``best.pth`` (lowest validation AbsRel) and ``last.pth`` go to ``train.output_dir``
 (default ``runs/<name>``); ``--train.resume runs/<name>/last.pth`` continues exactly.
@@ -36,7 +36,7 @@ def train_from_config(config: Union[str, Path, Dict[str, Any]],
 def build_parser(shown: Optional[Dict[str, Any]] = None) -> argparse.ArgumentParser:
     """The CLI; `--help` lists every field with the value of ``shown`` (a loaded config)."""
     parser = argparse.ArgumentParser(
-        prog='python -m training.train', description=__doc__, allow_abbrev=False,
+        prog='python -m treeaspp_depth_training.train', description=__doc__, allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', required=True,
                         help='YAML file or bundled config name: baseline, aspp, tree_aspp, '
@@ -72,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         best = train_from_config(config)
     except (ConfigError, DataError, TrainingError) as error:
-        print(f'training.train: error: {error}', file=sys.stderr)
+        print(f'treeaspp_depth_training.train: error: {error}', file=sys.stderr)
         return 1
     if best.name == 'best.pth':
         print(f'best checkpoint (lowest validation AbsRel): {best}')

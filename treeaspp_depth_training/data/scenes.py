@@ -1,12 +1,12 @@
 """
 Training scenes: every supported layout behind one `Scene` type.
 
-Layouts (see ``training/README.md``); the files are read by `treeaspp_depth_ros.data`, wrapped
-here by `Scene.from_dataset`:
+Layouts (see this package's ``README.md``); the files are read by `treeaspp_depth_ros.data`,
+wrapped here by `Scene.from_dataset`:
 
 * ``sc_depth``: SC-Depth's NYUv2 release (`treeaspp_depth_ros.data.sc_depth`), plus
   ``samples.txt`` per scene (``tgt ref ref`` numbers of the frames in use per line, e.g. written
-  by `training.scripts.select_frames`).
+  by `treeaspp_depth_training.scripts.select_frames`).
 * ``pairs``: SC-SfMLearner's rectified pair layout, consecutive images form (tgt, ref) pairs,
   with one ``cam.txt`` or one intrinsics ``*.txt`` per pair.
 * ``video``: one folder of frames + ``cam.txt`` (a robot's own video), or a folder of such.

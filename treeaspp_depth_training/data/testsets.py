@@ -2,11 +2,11 @@
 Depth test sets: the SC-Depth NYU test layout, validation scenes and synthetic frames.
 
 The NYU test layout is ``DIR/color/*.png|jpg`` with ``DIR/depth/*.png`` (uint16,
-metres = value / 5000) or one ``DIR/depth.npy`` (N x H x W metres). `training.scripts.convert_nyu`
-writes it from the official labeled ``.mat`` file (all 1449 frames or the 654-image Eigen test
-split) together with ``info.json`` saying which. The flat ``rgb_*.jpg`` + ``sync_depth_*.png``
-(millimetres) layout of BTS works too; `treeaspp_depth_ros.data.nyu.load_nyu_test` reads them
-all.
+metres = value / 5000) or one ``DIR/depth.npy`` (N x H x W metres).
+`treeaspp_depth_training.scripts.convert_nyu` writes it from the official labeled ``.mat``
+file (all 1449 frames or the 654-image Eigen test split) together with ``info.json`` saying
+which. The flat ``rgb_*.jpg`` + ``sync_depth_*.png`` (millimetres) layout of BTS works too;
+`treeaspp_depth_ros.data.nyu.load_nyu_test` reads them all.
 """
 
 import json

@@ -1,12 +1,13 @@
 """
 Choose training samples of a video once and store them in its ``samples.txt``.
 
-    python -m training.scripts.select_frames my_video [--method flow|pose] [--sequence-length 3]
+    python -m treeaspp_depth_training.scripts.select_frames my_video [--method flow|pose] \
+        [--sequence-length 3]
 
 Writes ``samples.txt`` (one ``tgt ref ref`` line of frame numbers per sample) into each scene
 folder; the data loaders use it instead of choosing samples on every start. ``flow`` keeps
 moderate, translational motion judged from the images alone, ``pose`` uses ``poses.txt`` (see
-`training.data.selection`). Prints how many frames and samples each scene keeps.
+`treeaspp_depth_training.data.selection`). Prints how many frames and samples each scene keeps.
 """
 
 import argparse
@@ -14,15 +15,15 @@ from pathlib import Path
 import sys
 from typing import List, Optional
 
-from training.data.datasets import SamplingConfig, scene_samples
-from training.data.scenes import load_video
 from treeaspp_depth_ros.data import DataError
+from treeaspp_depth_training.data.datasets import SamplingConfig, scene_samples
+from treeaspp_depth_training.data.scenes import load_video
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m training.scripts.select_frames',
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog='python -m treeaspp_depth_training.scripts.select_frames', description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('folder', help='a scene folder (frames + cam.txt) or a folder of them')
     parser.add_argument('--method', choices=['flow', 'pose', 'stride'], default='flow')
     parser.add_argument('--sequence-length', type=int, default=3)

@@ -33,7 +33,7 @@ DEFAULTS: Dict[str, Any] = {
         'root': None,
         'width': 320,
         'height': 256,
-        'sampling': 'stride',            # stride | pose | flow (see training/data/selection.py)
+        'sampling': 'stride',            # stride | pose | flow (see data/selection.py)
         'sequence_length': 3,
         'skip_frames': 1,
         'min_translation': 0.05,         # metres, for sampling: pose
@@ -122,7 +122,7 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
 
 
 def resolve_config_path(name: Union[str, Path], relative_to: Optional[Path] = None) -> Path:
-    """Find a config file by path or bundled name (``tree_aspp`` -> training/configs/...)."""
+    """Find a config file by path or bundled name (``tree_aspp`` -> configs/tree_aspp.yaml)."""
     path = Path(name)
     candidates = [path]
     if relative_to is not None and not path.is_absolute():

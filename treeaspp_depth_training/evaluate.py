@@ -1,8 +1,9 @@
 r"""
 Evaluate checkpoints on a depth test set and lay the results out as the paper's Table 1.
 
-    python -m training.evaluate --data nyu/testing --weights runs/baseline/best.pth \
-        runs/aspp/best.pth runs/tree_aspp/best.pth --output results/table1
+    python -m treeaspp_depth_training.evaluate --data nyu/testing \
+        --weights runs/baseline/best.pth runs/aspp/best.pth runs/tree_aspp/best.pth \
+        --output results/table1
 
 writes ``results.json``, ``results.md`` (Table 1: AbsRel, Log10, RMSE, delta 1-3, SqRel,
 RMSE-log, Params, Model size, Training time, Test time) and ``figure3.png`` (RGB | each
@@ -39,7 +40,7 @@ TABLE_ROWS = (('abs_rel', 'AbsRel ↓', '{:.3f}'), ('log10', 'Log10 ↓', '{:.3f
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='python -m training.evaluate', description=__doc__,
+        prog='python -m treeaspp_depth_training.evaluate', description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', required=True,
                         help='test folder (color/ + depth/*.png or depth.npy; SC-Depth val '
@@ -206,7 +207,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return run(args)
     except (DataError, CheckpointError, ValueError) as error:
-        print(f'training.evaluate: error: {error}', file=sys.stderr)
+        print(f'treeaspp_depth_training.evaluate: error: {error}', file=sys.stderr)
         return 1
 
 

@@ -1,5 +1,5 @@
 """
-Depth evaluation shared by per-epoch validation and `training.evaluate`.
+Depth evaluation shared by per-epoch validation and `treeaspp_depth_training.evaluate`.
 
 Predictions go through `treeaspp_depth_ros.inference.DepthEstimator`, the same path the ROS node
 uses, so offline numbers describe the deployed model. Two scale protocols:

@@ -1,13 +1,15 @@
 r"""
 Convert the official NYUv2 labeled file into the SC-Depth test layout.
 
-    python -m training.scripts.convert_nyu nyu_depth_v2_labeled.mat OUT --split eigen \
-        --splits splits.mat          # the standard 654-image test set
-    python -m training.scripts.convert_nyu nyu_depth_v2_labeled.mat OUT --split all   # 1449
+    python -m treeaspp_depth_training.scripts.convert_nyu nyu_depth_v2_labeled.mat OUT \
+        --split eigen --splits splits.mat          # the standard 654-image test set
+    python -m treeaspp_depth_training.scripts.convert_nyu nyu_depth_v2_labeled.mat OUT \
+        --split all                                # all 1449
 
 writes ``OUT/color/NNNN.png`` and ``OUT/depth/NNNN.png`` (uint16, metres x 5000; NNNN is the
 frame's 0-based index in the labeled file) or ``OUT/depth.npy`` (N x 480 x 640 metres), plus
-``OUT/info.json`` recording the split, which `training.evaluate` prints next to its results.
+``OUT/info.json`` recording the split, which `treeaspp_depth_training.evaluate` prints next to
+its results.
 Both files come from the NYU Depth v2 page (labeled dataset and "train / test split").
 """
 
@@ -20,13 +22,13 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
-from training.data.nyu_mat import eigen_test_indices, LabeledNYU, NYU_TEST_FRAMES
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.sc_depth import DEPTH_PNG_SCALE
+from treeaspp_depth_training.data.nyu_mat import eigen_test_indices, LabeledNYU, NYU_TEST_FRAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='python -m training.scripts.convert_nyu',
+    parser = argparse.ArgumentParser(prog='python -m treeaspp_depth_training.scripts.convert_nyu',
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('labeled', help='nyu_depth_v2_labeled.mat')

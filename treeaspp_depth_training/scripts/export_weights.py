@@ -1,7 +1,8 @@
 """
 Strip a training checkpoint down to the depth network for deployment (optionally fp16).
 
-    python -m training.scripts.export_weights runs/demo/best.pth weights/demo.pth --fp16
+    python -m treeaspp_depth_training.scripts.export_weights runs/demo/best.pth weights/demo.pth \
+        --fp16
 
 Keeps the format, variant, model config, training config, metrics and training time; drops the
 pose network and optimiser state. ``--fp16`` stores the weights in half precision (half the
@@ -28,9 +29,9 @@ def export(source: Path, target: Path, fp16: bool = False) -> Path:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m training.scripts.export_weights',
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog='python -m treeaspp_depth_training.scripts.export_weights', description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('source', type=Path)
     parser.add_argument('target', type=Path)
     parser.add_argument('--fp16', action='store_true')
