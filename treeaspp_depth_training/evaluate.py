@@ -26,6 +26,7 @@ from treeaspp_depth_ros.checkpoint import CheckpointError, load_depth_net
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.inference import DepthEstimator
 
+from .command import run_command
 from .data.datasets import DepthTestSet
 from .data.testsets import detect_layout, load_test_set, test_set_info
 from .validation import evaluate_depth
@@ -204,11 +205,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (DataError, CheckpointError, ValueError) as error:
-        print(f'treeaspp_depth_training.evaluate: error: {error}', file=sys.stderr)
-        return 1
+    return run_command('treeaspp_depth_training.evaluate', lambda: run(args),
+                       (DataError, CheckpointError, ValueError))
 
 
 if __name__ == '__main__':

@@ -24,6 +24,7 @@ import numpy as np
 
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.sc_depth import DEPTH_PNG_SCALE
+from treeaspp_depth_training.command import run_command
 from treeaspp_depth_training.data.nyu_mat import eigen_test_indices, LabeledNYU, NYU_TEST_FRAMES
 
 
@@ -83,12 +84,12 @@ def convert(labeled: str, output: str, split: str = 'eigen', splits: Optional[st
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        out = convert(args.labeled, args.output, args.split, args.splits, args.depth_format,
-                      args.image_format)
-    except DataError as error:
-        print(f'convert_nyu: error: {error}', file=sys.stderr)
-        return 1
+    return run_command('convert_nyu', lambda: _convert(args), (DataError,))
+
+
+def _convert(args: argparse.Namespace) -> int:
+    out = convert(args.labeled, args.output, args.split, args.splits, args.depth_format,
+                  args.image_format)
     print(f'wrote {out}')
     return 0
 

@@ -16,6 +16,7 @@ import sys
 from typing import List, Optional
 
 from treeaspp_depth_ros.checkpoint import CheckpointError, load_depth_net, save_checkpoint
+from treeaspp_depth_training.command import run_command
 
 KEEP = ('config', 'metrics', 'train_time_s', 'epoch', 'step', 'depth_scale')
 
@@ -36,11 +37,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('target', type=Path)
     parser.add_argument('--fp16', action='store_true')
     args = parser.parse_args(argv)
-    try:
-        out = export(args.source, args.target, args.fp16)
-    except CheckpointError as error:
-        print(f'export_weights: error: {error}', file=sys.stderr)
-        return 1
+    return run_command('export_weights', lambda: _export(args), (CheckpointError,))
+
+
+def _export(args: argparse.Namespace) -> int:
+    out = export(args.source, args.target, args.fp16)
     print(f'wrote {out} ({out.stat().st_size / 1e6:.1f} MB)')
     return 0
 

@@ -16,6 +16,7 @@ import sys
 from typing import List, Optional
 
 from treeaspp_depth_ros.data import DataError
+from treeaspp_depth_training.command import run_command
 from treeaspp_depth_training.data.datasets import SamplingConfig, scene_samples
 from treeaspp_depth_training.data.scenes import load_video
 
@@ -34,18 +35,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     config = SamplingConfig(args.method, args.sequence_length, args.skip_frames,
                             args.min_translation, args.max_translation, args.max_rotation_deg)
-    try:
-        for scene in load_video(args.folder):
-            scene.samples = None  # choose afresh, ignoring an existing samples.txt
-            samples = scene_samples(scene, config)
-            folder = Path(scene.frames[0]).parent
-            lines = [' '.join(str(i) for i in [tgt] + refs) for tgt, refs in samples]
-            (folder / 'samples.txt').write_text('\n'.join(lines) + '\n')
-            used = {i for tgt, refs in samples for i in [tgt] + refs}
-            print(f'{folder}: {len(samples)} samples using {len(used)} of {len(scene)} frames')
-    except DataError as error:
-        print(f'select_frames: error: {error}', file=sys.stderr)
-        return 1
+    return run_command('select_frames', lambda: _select(args.folder, config), (DataError,))
+
+
+def _select(folder: str, config: SamplingConfig) -> int:
+    for scene in load_video(folder):
+        scene.samples = None  # choose afresh, ignoring an existing samples.txt
+        samples = scene_samples(scene, config)
+        scene_folder = Path(scene.frames[0]).parent
+        lines = [' '.join(str(i) for i in [tgt] + refs) for tgt, refs in samples]
+        (scene_folder / 'samples.txt').write_text('\n'.join(lines) + '\n')
+        used = {i for tgt, refs in samples for i in [tgt] + refs}
+        print(f'{scene_folder}: {len(samples)} samples using {len(used)} of {len(scene)} '
+              'frames')
     return 0
 
 
