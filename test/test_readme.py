@@ -26,7 +26,7 @@ def _readme_rows() -> Dict[str, Tuple[Any, bool]]:
         if len(cells) != 4 or not cells[0].startswith('`'):
             continue
         names = re.findall(r'`([a-z_]+)`', cells[0])
-        defaults = [part for part in cells[1].split(', ')]
+        defaults = cells[1].split(', ')
         defaults = defaults if len(defaults) == len(names) else defaults * len(names)
         for name, default in zip(names, defaults):
             rows[name] = (_value(default), cells[2] == 'yes')

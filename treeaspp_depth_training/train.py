@@ -34,7 +34,7 @@ def train_from_config(config: Union[str, Path, Dict[str, Any]],
 
 
 def build_parser(shown: Optional[Dict[str, Any]] = None) -> argparse.ArgumentParser:
-    """The CLI; `--help` lists every field with the value of ``shown`` (a loaded config)."""
+    """Build the CLI; `--help` lists every field with its value in ``shown`` (a config)."""
     parser = argparse.ArgumentParser(
         prog='python -m treeaspp_depth_training.train', description=__doc__, allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,7 +50,7 @@ def build_parser(shown: Optional[Dict[str, Any]] = None) -> argparse.ArgumentPar
 
 
 def _config_named_in(argv: Optional[List[str]]) -> Optional[Dict[str, Any]]:
-    """The config `--config` names, so `--help` can show its values; None if unreadable."""
+    """Load the config `--config` names, so `--help` can show its values; None if unreadable."""
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument('--config')
     name = early.parse_known_args(argv)[0].config
