@@ -23,12 +23,15 @@ from treeaspp_depth_ros.bag.calibrate import calibrate
 from treeaspp_depth_ros.checkpoint import (CheckpointError, depth_net_from_checkpoint,
                                            load_checkpoint, save_checkpoint)
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.demo.sources import synthetic_dataset
 from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
 from treeaspp_depth_ros.inference import DepthEstimator
 
+from ..command import run_command
 from ..learning_check import demo_frames_abs_rel
 from ..train import train_from_config
+from ..trainer import TrainingError
 
 #: synthetic sequences used for the scale: seeds the demo (7) and training never use
 CALIBRATION_SEEDS = (90001, 90002)
@@ -74,14 +77,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--output', type=Path, default=DEFAULT_WEIGHTS,
                         help=f'where to write them (default: {DEFAULT_WEIGHTS})')
     args = parser.parse_args(argv)
-    try:
-        with tempfile.TemporaryDirectory(prefix='demo_weights_') as scratch:
-            best = args.source or train_from_config(
-                'demo', {'train.seed': args.seed, 'train.output_dir': scratch})
-            info = slim_and_calibrate(best, args.output)
-    except (CheckpointError, CommandError) as error:
-        print(f'make_demo_weights: error: {error}', file=sys.stderr)
-        return 1
+    return run_command('make_demo_weights', lambda: _make(args),
+                       (CheckpointError, CommandError, DataError, TrainingError))
+
+
+def _make(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix='demo_weights_') as scratch:
+        best = args.source or train_from_config(
+            'demo', {'train.seed': args.seed, 'train.output_dir': scratch})
+        info = slim_and_calibrate(best, args.output)
     abs_rel = demo_frames_abs_rel(args.output)
     print(f'wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB): depth_scale '
           f'{info["depth_scale"]:.4g}, median-scaled AbsRel on the demo frames {abs_rel:.3f}')
