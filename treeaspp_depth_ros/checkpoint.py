@@ -8,7 +8,7 @@ interrupted save never destroys the previous checkpoint.
 import os
 from pathlib import Path
 import tempfile
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -109,6 +109,15 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
     return ckpt
 
 
+def training_input_size(ckpt: Dict[str, Any]) -> Optional[Tuple[int, int]]:
+    """(width, height) the network was trained at, from the stored training config; else None."""
+    data = (ckpt.get('config') or {}).get('data') or {}
+    try:
+        return int(data['width']), int(data['height'])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _load_state(net: torch.nn.Module, state: Dict[str, torch.Tensor], what: str) -> None:
     result = net.load_state_dict(state, strict=False)
     problems = []
@@ -118,6 +127,51 @@ def _load_state(net: torch.nn.Module, state: Dict[str, torch.Tensor], what: str)
         problems.append(f'unexpected keys {_abbreviate(result.unexpected_keys)}')
     if problems:
         raise CheckpointError(f'{what} weights do not fit the network: ' + '; '.join(problems))
+
+
+def init_from_checkpoint(ckpt: Dict[str, Any], nets: Dict[str, torch.nn.Module]
+                         ) -> Dict[str, Dict[str, List[str]]]:
+    """
+    Load every tensor of `ckpt` whose name and shape fit `nets` ({'depth_net': ..., ...}).
+
+    Fine-tuning starts from any checkpoint of this package, whatever it was trained as: a
+    baseline gives an aspp/tree_aspp network everything but the context pool, which keeps its
+    fresh initialisation, and an inference-only checkpoint leaves the pose network fresh.
+    Returns, per network, the tensor names ``loaded``, ``initialised`` (kept as they were) and
+    ``ignored`` (in the checkpoint, but absent from or shaped differently in the network).
+    """
+    summary = {}
+    for name, net in nets.items():
+        own = net.state_dict()
+        given = ckpt.get(name) or {}
+        fits = {k: v for k, v in given.items() if k in own and tuple(v.shape) == own[k].shape}
+        net.load_state_dict(fits, strict=False)
+        summary[name] = {
+            'loaded': sorted(fits),
+            'initialised': sorted(k for k in own if k not in fits),
+            'ignored': sorted(k for k in given if k not in fits)}
+    return summary
+
+
+def describe_init(summary: Dict[str, Dict[str, List[str]]]) -> str:
+    """Say per network how many tensors were loaded, and which modules were not (by prefix)."""
+    lines = []
+    for name, parts in summary.items():
+        counts = ', '.join(f'{len(keys)} {what}' for what, keys in parts.items())
+        lines.append(f'{name}: {counts}')
+        for what in ('initialised', 'ignored'):
+            if parts[what]:
+                lines.append(f'  {what}: {_modules(parts[what])}')
+    return '\n'.join(lines)
+
+
+def _modules(keys: List[str]) -> str:
+    """Group tensor names by their first two name parts, e.g. ``context.blocks (12)``."""
+    groups: Dict[str, int] = {}
+    for key in keys:
+        prefix = '.'.join(key.split('.')[:2])
+        groups[prefix] = groups.get(prefix, 0) + 1
+    return ', '.join(f'{prefix} ({count})' for prefix, count in groups.items())
 
 
 def _abbreviate(keys: Any, limit: int = 4) -> str:

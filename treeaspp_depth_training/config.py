@@ -27,10 +27,18 @@ DEFAULTS: Dict[str, Any] = {
         'sync_bn': False,                # SyncBatchNorm across DDP ranks
         'pose_head_init': 'torch',       # torch (SC-SfMLearner) | identity (from scratch: see
                                          # treeaspp_depth_ros/model/pose_net.py)
+        'init': None,                    # checkpoint to start from (fine-tuning): matching
+                                         # tensors are loaded, the rest initialised as above
     },
     'data': {
-        'format': 'sc_depth',            # sc_depth | pairs | video | tum | 7scenes | synthetic
-        'root': None,
+        'format': 'sc_depth',            # sc_depth | pairs | video | tum | 7scenes | bag |
+                                         # synthetic
+        'root': None,                    # a path, or a list of them (several bags / scenes)
+        'image_topic': '/camera/image_raw',  # format bag: Image or CompressedImage topic
+        'camera_info_topic': None,       # format bag: null = IMAGE_NS/camera_info
+        'intrinsics': None,              # format bag: fx,fy,cx,cy or a file, replaces camera_info
+        'pose_topic': 'auto',            # format bag: Odometry / PoseStamped topic for sampling
+                                         # pose; auto = the bag's only one; null = none
         'width': 320,
         'height': 256,
         'sampling': 'stride',            # stride | pose | flow (see data/selection.py)
@@ -49,8 +57,9 @@ DEFAULTS: Dict[str, Any] = {
     },
     'val': {
         'format': 'auto',                # auto (from data) | none | test | sc_depth | 7scenes |
-                                         # tum | video | synthetic
-        'root': None,
+                                         # tum | video | bag | synthetic
+        'root': None,                    # a path or a list (bags); bag: null = data.root
+        'depth_topic': '/camera/depth_gt',   # format bag: ground-truth depth (make-bag's)
         'stride': 1,
         'limit': 0,                      # at most this many images (0 = all)
         'crop': 'eigen',                 # eigen | null
@@ -210,12 +219,24 @@ def validate(config: Dict[str, Any]) -> None:
     if config['model']['pose_head_init'] not in POSE_HEAD_INITS:
         raise ConfigError(f'model.pose_head_init must be one of {", ".join(POSE_HEAD_INITS)}, '
                           f'got {config["model"]["pose_head_init"]!r}')
+    for section in ('data', 'val'):
+        root = config[section]['root']
+        if not (root is None or isinstance(root, str) or (
+                isinstance(root, list) and root and all(isinstance(r, str) for r in root))):
+            raise ConfigError(f'{section}.root must be a path or a list of paths, got {root!r}')
+    if config['model']['init'] and train['resume']:
+        raise ConfigError('model.init and train.resume exclude each other: resume restores the '
+                          'weights of an interrupted run, init starts a new run from a checkpoint')
     if config['val']['crop'] not in (None, 'eigen'):
         raise ConfigError(f'val.crop must be eigen or null, got {config["val"]["crop"]!r}')
 
 
 def output_dir(config: Dict[str, Any]) -> Path:
     return Path(config['train']['output_dir'] or Path('runs') / config['name'])
+
+
+#: fields that take several values on the command line (``--data.root a.bag b.bag``)
+MULTI_VALUE_KEYS = ('data.root', 'val.root')
 
 
 def add_override_arguments(parser: argparse.ArgumentParser,
@@ -234,6 +255,7 @@ def add_override_arguments(parser: argparse.ArgumentParser,
         value = values.get(key, default)
         shown = yaml.safe_dump(value, default_flow_style=True).replace('\n...', '').strip()
         group.add_argument(f'--{key}', dest=f'override:{key}', metavar='V', default=None,
+                           nargs='+' if key in MULTI_VALUE_KEYS else None,
                            help=f'{shown}'.replace('%', '%%'))
 
 
@@ -241,6 +263,10 @@ def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     out = {}
     for dest, raw in vars(args).items():
         if dest.startswith('override:') and raw is not None:
+            if isinstance(raw, list) and len(raw) > 1:
+                out[dest[len('override:'):]] = [str(value) for value in raw]
+                continue
+            raw = raw[0] if isinstance(raw, list) else raw
             try:
                 out[dest[len('override:'):]] = yaml.safe_load(raw)
             except yaml.YAMLError as error:

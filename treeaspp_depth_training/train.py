@@ -17,6 +17,7 @@ from pathlib import Path
 import sys
 from typing import Any, Dict, List, Optional, Union
 
+from treeaspp_depth_ros.checkpoint import CheckpointError
 from treeaspp_depth_ros.data import DataError
 
 from .config import add_override_arguments, ConfigError, dump, load_config, overrides_from_args
@@ -71,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(dump(config), end='')
             return 0
         best = train_from_config(config)
-    except (ConfigError, DataError, TrainingError) as error:
+    except (CheckpointError, ConfigError, DataError, TrainingError) as error:
         print(f'treeaspp_depth_training.train: error: {error}', file=sys.stderr)
         return 1
     if best.name == 'best.pth':

@@ -14,7 +14,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from treeaspp_depth_ros.checkpoint import load_checkpoint, save_checkpoint
+from treeaspp_depth_ros.checkpoint import (describe_init, init_from_checkpoint, load_checkpoint,
+                                           save_checkpoint)
 from treeaspp_depth_ros.geometry import normalize_image
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.losses import LossWeights, SelfSupervisedLoss
@@ -50,6 +51,14 @@ class Trainer:
         self.dataset = build_train_dataset(config)
         self.val_set = build_val_set(config) if self.dist.is_main else None
         depth_net, pose_net = build_networks(config['model'])
+        self.init_summary: Optional[Dict[str, Any]] = None
+        if config['model']['init']:
+            self.init_summary = init_from_checkpoint(
+                load_checkpoint(config['model']['init']),
+                {'depth_net': depth_net, 'pose_net': pose_net})
+            if self.dist.is_main:
+                print(f'model.init {config["model"]["init"]}:\n'
+                      f'{describe_init(self.init_summary)}')
         model: nn.Module = SfMModel(depth_net, pose_net, train['channels_last'])
         if config['model']['sync_bn'] and self.dist.enabled:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -256,6 +265,10 @@ class Trainer:
             if train['tensorboard']:
                 from torch.utils.tensorboard import SummaryWriter
                 self.writer = SummaryWriter(str(self.out / 'tensorboard'))
+                if self.init_summary is not None:
+                    text = describe_init(self.init_summary).replace('\n', '  \n')
+                    self.writer.add_text('model/init', f'{self.config["model"]["init"]}  \n'
+                                         f'{text}', self.global_step)
         bar = tqdm(total=max_steps, initial=self.global_step, unit='step', dynamic_ncols=True,
                    disable=not (train['progress'] and self.dist.is_main))
         images_per_step = self.config['optim']['batch_size'] * self.dist.world_size
@@ -339,6 +352,10 @@ class Trainer:
             summary = {'step': self.global_step, 'epoch': self.epoch,
                        'train_time_s': self.train_time_s, 'best_abs_rel': self.best_abs_rel,
                        'last_metrics': self.metrics, 'nonfinite_steps': self.nonfinite_total}
+            if self.init_summary is not None:
+                summary['init'] = {'checkpoint': str(self.config['model']['init']), **{
+                    net: {what: len(keys) for what, keys in parts.items()}
+                    for net, parts in self.init_summary.items()}}
             (self.out / 'summary.json').write_text(json.dumps(summary, indent=2))
         barrier(self.dist)
 

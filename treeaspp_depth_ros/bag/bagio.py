@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 from rosbags.interfaces import (
     Qos,
     QosDurability,
@@ -26,7 +27,8 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
 
 from treeaspp_depth_ros.cli import CommandError
-from treeaspp_depth_ros.conversions.stamps import split_ns
+from treeaspp_depth_ros.conversions.stamps import header_stamp_ns, split_ns
+from treeaspp_depth_ros.data.poses import quaternion_to_matrix
 
 STORAGES = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
 IMAGE = 'sensor_msgs/msg/Image'
@@ -34,6 +36,9 @@ COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 POINTCLOUD2 = 'sensor_msgs/msg/PointCloud2'
 POSE_STAMPED = 'geometry_msgs/msg/PoseStamped'
+ODOMETRY = 'nav_msgs/msg/Odometry'
+#: what a recorded trajectory can be: a robot's odometry or a pose topic (make-bag's pose_gt)
+POSE_TYPES = (ODOMETRY, POSE_STAMPED)
 TF_MESSAGE = 'tf2_msgs/msg/TFMessage'
 CLOCK = 'rosgraph_msgs/msg/Clock'
 #: Message definitions and hashes: identical for sensor_msgs & co. from Humble to Kilted.
@@ -263,3 +268,26 @@ class BagReader:
             raise CommandError(
                 f'corrupt message on {topic} at bag time {timestamp} ns in {self.path}: '
                 f'{error or type(error).__name__}') from None
+
+
+def read_pose_track(reader: BagReader, topic: str) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Header stamps (ns, sorted) and 4x4 poses of a nav_msgs/Odometry or PoseStamped topic.
+
+    Odometry gives the robot body's pose in its odom frame, not the camera's; for how far and
+    how much a rigidly mounted camera moved between two frames that is what counts.
+    """
+    msgtype = reader.require_topic(topic, POSE_TYPES, 'pose topic')
+    stamps, poses = [], []
+    for name, kind, timestamp, data in reader.messages([topic]):
+        msg = reader.decode(name, kind, timestamp, data)
+        pose = msg.pose.pose if msgtype == ODOMETRY else msg.pose
+        p, q = pose.position, pose.orientation
+        if not np.isfinite([p.x, p.y, p.z, q.x, q.y, q.z, q.w]).all() or \
+                not np.linalg.norm([q.x, q.y, q.z, q.w]) > 0:
+            raise CommandError(f'pose topic {topic} in bag {reader.path}: non-finite pose or '
+                               f'zero quaternion at bag time {timestamp} ns')
+        stamps.append(header_stamp_ns(msg))
+        poses.append(quaternion_to_matrix((p.x, p.y, p.z), (q.x, q.y, q.z, q.w)))
+    order = np.argsort(np.array(stamps, dtype=np.int64), kind='stable')
+    return np.array(stamps, dtype=np.int64)[order], np.array(poses).reshape(-1, 4, 4)[order]

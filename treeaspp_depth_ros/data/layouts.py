@@ -4,6 +4,7 @@ import inspect
 from pathlib import Path
 from typing import Callable, Dict
 
+from .bag import load_bag
 from .errors import DataError
 from .folder import load_folder
 from .nyu import load_nyu_test
@@ -16,8 +17,10 @@ LOADERS: Dict[str, Callable[..., Dataset]] = {
     'nyu-test': load_nyu_test,
     'tum': load_tum,
     '7scenes': load_seven_scenes,
+    'bag': load_bag,
 }
-FORMATS = tuple(LOADERS)
+#: dataset folders the bag tools convert or calibrate on (a bag they read directly)
+FORMATS = tuple(name for name in LOADERS if name != 'bag')
 
 
 def load_dataset(fmt: str, src: Path, **options) -> Dataset:

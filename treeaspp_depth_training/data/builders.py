@@ -22,17 +22,25 @@ def build_train_dataset(config: Dict[str, Any]) -> SequenceDataset:
     else:
         if not data['root']:
             raise DataError(f'data.root is required for data.format {data["format"]!r}')
-        scenes = load_scenes(data['format'], data['root'], split='train')
+        scenes = load_scenes(data['format'], data['root'], split='train',
+                             **bag_options(data))
     sampling = SamplingConfig(data['sampling'], data['sequence_length'], data['skip_frames'],
                               data['min_translation'], data['max_translation'],
                               data['max_rotation_deg'])
     transform = FrameTransform(data['width'], data['height'], data['flip'],
                                (data['scale_min'], data['scale_max']))
     dataset = SequenceDataset(scenes, transform, sampling, augment=True,
-                              seed=config['train']['seed'])
+                              seed=config['train']['seed'],
+                              every_scene=data['format'] == 'bag')
     if data['verify'] != 'off':
         dataset.verify(full=data['verify'] == 'full')
     return dataset
+
+
+def bag_options(data: Dict[str, Any]) -> Dict[str, Any]:
+    """Topics and intrinsics of the ``bag`` layout, from the ``data`` section."""
+    return {'image_topic': data['image_topic'], 'camera_info_topic': data['camera_info_topic'],
+            'intrinsics': data['intrinsics'], 'pose_topic': data['pose_topic']}
 
 
 def build_val_set(config: Dict[str, Any]) -> Optional[DepthTestSet]:
@@ -56,6 +64,11 @@ def build_val_set(config: Dict[str, Any]) -> Optional[DepthTestSet]:
         test_set = synthetic_test_set(syn['sequences'], syn['frames'], data['width'],
                                       data['height'], syn['trajectory'], syn['seed'])
         test_set.items = test_set.items[:limit] if limit else test_set.items
+    elif layout == 'bag':
+        options = dict(bag_options(data), pose_topic=None, depth_topic=val['depth_topic'],
+                       need_depth=True)
+        scenes = load_scenes('bag', val['root'] or data['root'], split='val', **options)
+        test_set = DepthTestSet.from_scenes(scenes, val['stride'], 'bag', limit)
     else:
         root = val['root'] or data['root']
         test_set = load_test_set(root, 'auto' if layout == 'path' else layout, val['stride'],

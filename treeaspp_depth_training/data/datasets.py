@@ -42,7 +42,8 @@ def scene_samples(scene: Scene, config: SamplingConfig) -> List[selection.Sample
     if config.method == 'pose':
         if scene.poses is None:
             raise DataError(f'scene {scene.name}: sampling "pose" needs camera poses '
-                            f'(poses.txt / groundtruth.txt); use "stride" or "flow"')
+                            f'(poses.txt / groundtruth.txt, or data.pose_topic of a bag); use '
+                            f'"stride" or "flow"')
         return selection.pose_samples(scene.poses, config.sequence_length,
                                       config.min_translation, config.max_translation,
                                       config.max_rotation_deg)
@@ -63,7 +64,8 @@ class SequenceDataset(Dataset):
 
     def __init__(self, scenes: Sequence[Scene], transform: FrameTransform,
                  sampling: SamplingConfig = SamplingConfig(), augment: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, every_scene: bool = False) -> None:
+        """Index the samples; with `every_scene` (bags named one by one) each must give some."""
         self.scenes = list(scenes)
         self.transform = transform
         self.augment = augment
@@ -71,6 +73,12 @@ class SequenceDataset(Dataset):
         self.index: List[Tuple[int, int, List[int], Optional[np.ndarray]]] = []
         for s, scene in enumerate(self.scenes):
             samples = scene_samples(scene, sampling)
+            if every_scene and not samples:
+                raise DataError(
+                    f'{scene.name}: {len(scene)} usable frames give no training sample for '
+                    f'sequence_length {sampling.sequence_length}, skip_frames '
+                    f'{sampling.skip_frames}, sampling {sampling.method!r} (too short, or no '
+                    f'frame pair passed the motion selection); record longer or drop it')
             for k, (tgt, refs) in enumerate(samples):
                 K = scene.sample_intrinsics[k] if scene.sample_intrinsics else None
                 self.index.append((s, tgt, list(refs), K))

@@ -11,16 +11,19 @@ wrapped here by `Scene.from_dataset`:
   with one ``cam.txt`` or one intrinsics ``*.txt`` per pair.
 * ``video``: one folder of frames + ``cam.txt`` (a robot's own video), or a folder of such.
 * ``tum``: a TUM RGB-D sequence; ``7scenes``: Microsoft 7-Scenes.
+* ``bag``: a rosbag2 recording (`treeaspp_depth_ros.data.bag`): image and camera_info topics,
+  poses from an odometry or pose topic, depth from a depth topic (validation).
 * ``synthetic``: procedural rooms from `treeaspp_depth_ros.data.synthetic`, made in memory.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from treeaspp_depth_ros.data import DataError, sc_depth, seven_scenes, tum
+from treeaspp_depth_ros.data.bag import load_bag
 from treeaspp_depth_ros.data.files import list_images, natural_key, PathLike
 from treeaspp_depth_ros.data.images import read_rgb
 from treeaspp_depth_ros.data.intrinsics import read_intrinsics
@@ -32,10 +35,15 @@ from . import selection
 
 @dataclass
 class Scene:
-    """One video: frames (files or an in-memory N x H x W x 3 array) and what is known about it."""
+    """
+    One video and what is known about it.
+
+    Frames are files, an in-memory N x H x W x 3 array, or a sequence that decodes on access
+    (a bag's recorded messages).
+    """
 
     name: str
-    frames: Union[List[Path], np.ndarray]
+    frames: Union[List[Path], np.ndarray, Sequence[np.ndarray]]
     intrinsics: np.ndarray
     poses: Optional[np.ndarray] = None
     #: explicit (target, references) frame numbers; None = chosen by `selection`
@@ -48,8 +56,12 @@ class Scene:
     @classmethod
     def from_dataset(cls, dataset: Dataset, name: Optional[str] = None) -> 'Scene':
         """Wrap a sequence read by `treeaspp_depth_ros.data`; poses only if every frame has one."""
-        frames = dataset.images if dataset.images is not None else \
-            [frame.rgb_path for frame in dataset.frames]
+        if dataset.images is not None:
+            frames = dataset.images
+        elif all(frame.rgb_path is not None for frame in dataset.frames):
+            frames = [frame.rgb_path for frame in dataset.frames]
+        else:
+            frames = _DecodedFrames(dataset)
         poses = np.stack([frame.pose for frame in dataset.frames]) if dataset.has_pose else None
         return cls(dataset.root.name if name is None else name, frames,
                    np.array(dataset.K, dtype=np.float64), poses=poses,
@@ -63,9 +75,9 @@ class Scene:
         return self.depth_loader is not None
 
     def frame(self, index: int) -> np.ndarray:
-        if isinstance(self.frames, np.ndarray):
-            return self.frames[index]
-        return read_rgb(self.frames[index])
+        if isinstance(self.frames, list):
+            return read_rgb(self.frames[index])
+        return self.frames[index]
 
     def depth(self, index: int) -> np.ndarray:
         """Ground-truth depth in metres (NaN = unknown)."""
@@ -76,6 +88,19 @@ class Scene:
     def frame_path(self, index: int) -> str:
         return str(self.frames[index]) if isinstance(self.frames, list) else \
             f'{self.name}[{index}]'
+
+
+class _DecodedFrames:
+    """A dataset's frames as a sequence of RGB arrays, decoded when indexed."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.dataset.rgb(index)
 
 
 # --- SC-Depth / SC-SfMLearner layouts ---------------------------------------------------------
@@ -166,6 +191,25 @@ def load_tum(folder: PathLike) -> List[Scene]:
     return [Scene.from_dataset(dataset)]
 
 
+# --- rosbag2 recordings ----------------------------------------------------------------------
+
+def load_bags(root: Union[PathLike, Sequence[PathLike]], split: str = 'train',
+              **options: Any) -> List[Scene]:
+    """One scene per bag; `options` are `treeaspp_depth_ros.data.bag.load_bag`'s."""
+    roots = [root] if isinstance(root, (str, Path)) else list(root)
+    scenes = []
+    for path in roots:
+        dataset = load_bag(Path(path), **options)
+        scenes.append(Scene.from_dataset(dataset, name=str(path)))
+        if dataset.info.get('undecodable', '0') != '0':
+            print(f'bag {path}: skipped {dataset.info["undecodable"]} undecodable of '
+                  f'{dataset.info["images"]} images on {dataset.info["image_topic"]}')
+        if dataset.info.get('outside_trajectory', '0') != '0':
+            print(f'bag {path}: skipped {dataset.info["outside_trajectory"]} images outside the '
+                  f'trajectory on {dataset.info["pose_topic"]}')
+    return scenes
+
+
 # --- synthetic --------------------------------------------------------------------------------
 
 def synthetic_scenes(count: int, num_frames: int, width: int, height: int,
@@ -187,17 +231,32 @@ LOADERS: Dict[str, Callable[..., List[Scene]]] = {
     'video': lambda root, split='train': load_video(root),
     'tum': lambda root, split='train': load_tum(root),
     '7scenes': lambda root, split='train': load_seven_scenes(root),
+    'bag': load_bags,
 }
 
 
-def load_scenes(layout: str, root: PathLike, split: str = 'train') -> List[Scene]:
-    """Scenes of a folder layout (all but ``synthetic``, which `synthetic_scenes` makes)."""
+def load_scenes(layout: str, root: Union[PathLike, Sequence[PathLike]], split: str = 'train',
+                **options: Any) -> List[Scene]:
+    """
+    Scenes of a layout (all but ``synthetic``, which `synthetic_scenes` makes).
+
+    Several roots (a list) give the scenes of each in turn; `options` go to the bag reader.
+    """
     if layout not in LOADERS:
         raise DataError(f'unknown data format {layout!r}; choose one of '
                         f'{sorted(LOADERS) + ["synthetic"]}')
-    if root is None or not Path(root).exists():
-        raise DataError(f'data root not found: {root}')
-    scenes = LOADERS[layout](root, split=split)
+    roots = [root] if root is None or isinstance(root, (str, Path)) else list(root)
+    if not roots:
+        raise DataError('data root is empty')
+    for path in roots:
+        if path is None or not Path(path).exists():
+            raise DataError(f'data root not found: {path}')
+    scenes = []
+    for path in roots:
+        if layout == 'bag':
+            scenes.extend(load_bags(path, split=split, **options))
+        else:
+            scenes.extend(LOADERS[layout](path, split=split))
     if not scenes:
         raise DataError(f'{root}: no scenes found for format {layout!r}')
     return scenes

@@ -1,0 +1,263 @@
+"""
+A rosbag2 recording (sqlite3 or mcap) as a sequence: images, intrinsics, poses, depth.
+
+A robot's own recordings are the data self-supervised training adapts to best, so a bag is one
+more layout: raw or compressed images on one topic, intrinsics from camera_info (or given),
+camera poses from a recorded odometry or pose topic, and ground-truth depth when a depth
+camera was recorded too. Messages are kept as recorded (compressed frames stay compressed) and
+decoded on access, so a long recording is not held in memory as pixels. Every frame is decoded
+once while loading: undecodable frames are skipped and counted, and a bag where most are bad
+is an error, before any training starts.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+from .association import associate
+from .errors import DataError
+from .intrinsics import parse_intrinsics
+from .records import Dataset, Frame
+
+#: the topics make-bag writes and most camera drivers publish
+DEFAULT_IMAGE_TOPIC = '/camera/image_raw'
+#: largest share of undecodable frames that is skipped rather than refused
+MAX_BAD_FRACTION = 0.5
+
+
+@dataclass
+class BagSequence(Dataset):
+    """Frames of one bag, decoded from the recorded message bytes on access."""
+
+    image_type: str = ''
+    image_data: List[bytes] = field(default_factory=list, repr=False)
+    depth_data: List[bytes] = field(default_factory=list, repr=False)
+
+    def rgb(self, index: int) -> np.ndarray:
+        """RGB image of frame `index` (HxWx3 uint8)."""
+        from treeaspp_depth_ros.bag import bagio
+        return _decode_rgb(bagio.deserialize(self.image_data[index], self.image_type),
+                           self.image_type)
+
+    def depth(self, index: int) -> Optional[np.ndarray]:
+        """Ground-truth depth of frame `index` in metres (NaN = no measurement)."""
+        frame = self.frames[index]
+        if frame.depth_index is None:
+            return None
+        from treeaspp_depth_ros.bag import bagio
+        from treeaspp_depth_ros.conversions.image import depth_image_msg_to_array
+        depth = depth_image_msg_to_array(
+            bagio.deserialize(self.depth_data[frame.depth_index], bagio.IMAGE))
+        depth = np.asarray(depth, dtype=np.float32).copy()
+        depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+        return depth
+
+
+def _decode_rgb(msg: Any, msgtype: str) -> np.ndarray:
+    from treeaspp_depth_ros.bag import bagio
+    from treeaspp_depth_ros.conversions.image import compressed_msg_to_rgb, image_msg_to_rgb
+    if msgtype == bagio.COMPRESSED_IMAGE:
+        return compressed_msg_to_rgb(msg)
+    return image_msg_to_rgb(msg)
+
+
+def _intrinsics_text(intrinsics: Union[str, Sequence[float]]) -> str:
+    if isinstance(intrinsics, (list, tuple)):
+        return ','.join(str(v) for v in intrinsics)
+    return str(intrinsics)
+
+
+def load_bag(src: Path, image_topic: str = DEFAULT_IMAGE_TOPIC,
+             camera_info_topic: Optional[str] = None,
+             intrinsics: Optional[Union[str, Sequence[float]]] = None,
+             pose_topic: Optional[str] = 'auto', depth_topic: Optional[str] = None,
+             max_dt: float = 0.02, need_depth: bool = False) -> BagSequence:
+    """
+    Read one bag; frames are the decodable images in header-stamp order.
+
+    `camera_info_topic` None looks for IMAGE_NS/camera_info; `intrinsics` (fx,fy,cx,cy or a
+    file) replaces camera_info. `pose_topic` 'auto' uses the bag's one Odometry/PoseStamped
+    topic when there is exactly one, None uses none; poses are interpolated to the image stamps
+    and images outside the recorded trajectory are dropped (counted). With `depth_topic`, depth
+    is paired by header stamp within `max_dt` seconds; `need_depth` (validation) keeps only the
+    images that have a depth map.
+    """
+    from treeaspp_depth_ros.bag import bagio
+    from treeaspp_depth_ros.cli import CommandError
+    try:
+        with bagio.BagReader(src) as reader:
+            return _read(reader, image_topic, camera_info_topic, intrinsics, pose_topic,
+                         depth_topic, max_dt, need_depth)
+    except CommandError as error:
+        raise DataError(str(error)) from None
+
+
+def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
+          intrinsics: Optional[Union[str, Sequence[float]]], pose_topic: Optional[str],
+          depth_topic: Optional[str], max_dt: float, need_depth: bool) -> BagSequence:
+    from treeaspp_depth_ros.bag import bagio
+    from treeaspp_depth_ros.bag.evaluation import find_camera_info_topic
+    from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
+    bag = reader.path
+    image_type = reader.require_topic(image_topic, (bagio.IMAGE, bagio.COMPRESSED_IMAGE),
+                                      'image topic (data.image_topic)')
+    if intrinsics is None:
+        if camera_info_topic:
+            reader.require_topic(camera_info_topic, (bagio.CAMERA_INFO,),
+                                 'camera_info topic (data.camera_info_topic)')
+        else:
+            camera_info_topic = find_camera_info_topic(reader, image_topic)
+            if camera_info_topic is None:
+                raise DataError(
+                    f'bag {bag}: no camera_info for {image_topic} (looked for '
+                    f'{image_topic.rsplit("/", 1)[0]}/camera_info); pass --data.intrinsics '
+                    f'fx,fy,cx,cy or --data.camera_info_topic TOPIC')
+    else:
+        camera_info_topic = None
+    pose_topic = _choose_pose_topic(reader, pose_topic)
+    if depth_topic:
+        reader.require_topic(depth_topic, (bagio.IMAGE,), 'depth topic (val.depth_topic)')
+
+    images: List[Tuple[int, bytes]] = []
+    depths: List[Tuple[int, bytes]] = []
+    info_msg = None
+    topics = [image_topic] + [t for t in (camera_info_topic, depth_topic) if t]
+    for topic, msgtype, timestamp, data in reader.messages(topics):
+        if topic == camera_info_topic:
+            if info_msg is None:
+                info_msg = reader.decode(topic, msgtype, timestamp, data)
+            continue
+        msg = reader.decode(topic, msgtype, timestamp, data)
+        (images if topic == image_topic else depths).append((header_stamp_ns(msg), bytes(data)))
+    images.sort(key=lambda item: item[0])
+    depths.sort(key=lambda item: item[0])
+
+    kept, size, bad = _decodable(images, image_type, bag, image_topic)
+    width, height = size
+    if intrinsics is not None:
+        K = parse_intrinsics(_intrinsics_text(intrinsics))
+    else:
+        K = _camera_info_K(info_msg, width, height, bag, camera_info_topic)
+    info: Dict[str, str] = {'bag': str(bag), 'image_topic': image_topic,
+                            'images': str(len(images)), 'undecodable': str(bad)}
+
+    frames = [Frame(stamp_ns=stamp) for stamp, _ in kept]
+    data = [raw for _, raw in kept]
+    if pose_topic:
+        stamps, poses = bagio.read_pose_track(reader, pose_topic)
+        frame_poses = interpolate_poses(stamps, poses, [f.stamp_ns for f in frames], max_dt)
+        inside = [i for i, pose in enumerate(frame_poses) if pose is not None]
+        info.update(pose_topic=pose_topic, outside_trajectory=str(len(frames) - len(inside)))
+        if not inside:
+            raise DataError(f'bag {bag}: no image on {image_topic} lies within the trajectory '
+                            f'recorded on {pose_topic} (header stamps)')
+        for i in inside:
+            frames[i].pose = frame_poses[i]
+        frames, data = [frames[i] for i in inside], [data[i] for i in inside]
+    depth_data: List[bytes] = []
+    if depth_topic:
+        to_s = 1e-9
+        pairs = associate(np.array([f.stamp_ns for f in frames], dtype=np.float64) * to_s,
+                          np.array([s for s, _ in depths], dtype=np.float64) * to_s,
+                          max_dt + 1e-9)
+        for i, j in pairs:
+            frames[i].depth_index = len(depth_data)
+            frames[i].depth_stamp_ns = depths[j][0]
+            depth_data.append(depths[j][1])
+        info.update(depth_topic=depth_topic, depth_pairs=str(len(pairs)))
+        if need_depth:
+            if not pairs:
+                raise DataError(f'bag {bag}: no image on {image_topic} has a depth map on '
+                                f'{depth_topic} within {max_dt} s (header stamps)')
+            keep = [i for i, f in enumerate(frames) if f.depth_index is not None]
+            frames, data = [frames[i] for i in keep], [data[i] for i in keep]
+    return BagSequence(name='bag', root=Path(bag), K=K, width=width, height=height,
+                       frames=frames, info=info, image_type=image_type, image_data=data,
+                       depth_data=depth_data)
+
+
+def _choose_pose_topic(reader: Any, pose_topic: Optional[str]) -> Optional[str]:
+    from treeaspp_depth_ros.bag import bagio
+    if not pose_topic or str(pose_topic).lower() in ('none', 'null'):
+        return None
+    if pose_topic != 'auto':
+        reader.require_topic(pose_topic, bagio.POSE_TYPES, 'pose topic (data.pose_topic)')
+        return pose_topic
+    found = sorted(t for t, (msgtype, count) in reader.topics.items()
+                   if msgtype in bagio.POSE_TYPES and count)
+    return found[0] if len(found) == 1 else None
+
+
+def _decodable(images: List[Tuple[int, bytes]], msgtype: str, bag: Path, topic: str
+               ) -> Tuple[List[Tuple[int, bytes]], Tuple[int, int], int]:
+    """Keep the frames that decode to the sequence's one image size; count the others."""
+    from treeaspp_depth_ros.bag import bagio
+    from treeaspp_depth_ros.conversions.image import ImageConversionError
+    kept, bad, first_error = [], 0, ''
+    size: Optional[Tuple[int, int]] = None
+    for stamp, raw in images:
+        try:
+            rgb = _decode_rgb(bagio.deserialize(raw, msgtype), msgtype)
+        except (ImageConversionError, ValueError) as error:
+            bad += 1
+            first_error = first_error or f'{error}'
+            continue
+        shape = (rgb.shape[1], rgb.shape[0])
+        if size is None:
+            size = shape
+        elif shape != size:
+            raise DataError(f'bag {bag}: image at stamp {stamp} ns on {topic} is '
+                            f'{shape[0]}x{shape[1]}, earlier ones {size[0]}x{size[1]}; all '
+                            f'frames must share one camera')
+        kept.append((stamp, raw))
+    if not images or bad > MAX_BAD_FRACTION * len(images) or size is None:
+        raise DataError(f'bag {bag}: {bad} of {len(images)} images on {topic} cannot be '
+                        f'decoded (first: {first_error or "none"}); refusing to train on it')
+    return kept, size, bad
+
+
+def _camera_info_K(msg: Any, width: int, height: int, bag: Path, topic: str) -> np.ndarray:
+    """K of the first camera_info, rescaled when it was calibrated at another image size."""
+    from treeaspp_depth_ros.conversions.camera_info import (
+        camera_info_to_K, CameraInfoError, scale_camera_info)
+    if msg is None:
+        raise DataError(f'bag {bag}: camera_info topic {topic} has no messages')
+    try:
+        if (int(msg.width), int(msg.height)) != (width, height):
+            msg = scale_camera_info(msg, width, height)
+        return camera_info_to_K(msg)
+    except CameraInfoError as error:
+        raise DataError(f'bag {bag}: {topic}: {error}; pass --data.intrinsics fx,fy,cx,cy') \
+            from None
+
+
+def interpolate_poses(stamps: np.ndarray, poses: np.ndarray, at: Sequence[int],
+                      max_dt: float = 0.02) -> List[Optional[np.ndarray]]:
+    """
+    Camera-to-world pose at each stamp in `at` from a recorded trajectory (ns stamps).
+
+    Translation is interpolated linearly and rotation along the geodesic (slerp) between the
+    two recorded poses around each stamp, since odometry runs at other rates than the camera;
+    stamps more than `max_dt` seconds outside the trajectory get None.
+    """
+    stamps = np.asarray(stamps, dtype=np.int64)
+    poses = np.asarray(poses, dtype=np.float64)
+    out: List[Optional[np.ndarray]] = []
+    slack = int(max_dt * 1e9)
+    for stamp in at:
+        if not len(stamps) or stamp < stamps[0] - slack or stamp > stamps[-1] + slack:
+            out.append(None)
+            continue
+        b = int(np.clip(np.searchsorted(stamps, stamp), 0, len(stamps) - 1))
+        a = max(b - 1, 0)
+        span = stamps[b] - stamps[a]
+        w = 0.0 if span == 0 else float(np.clip((stamp - stamps[a]) / span, 0.0, 1.0))
+        pose = np.eye(4)
+        turn = cv2.Rodrigues(poses[a][:3, :3].T @ poses[b][:3, :3])[0]
+        pose[:3, :3] = poses[a][:3, :3] @ cv2.Rodrigues(w * turn)[0]
+        pose[:3, 3] = (1 - w) * poses[a][:3, 3] + w * poses[b][:3, 3]
+        out.append(pose)
+    return out
