@@ -5,11 +5,15 @@ Depth follows REP 118: ``32FC1`` in metres with NaN for "no measurement", or ``1
 millimetres with 0 for "no measurement". Colour images are always returned as RGB uint8 because
 that is what the network was trained on; every supported encoding is converted with one
 vectorised OpenCV/numpy call (no per-pixel Python).
+
+Decoding is bounded: a frame declaring more than ``max_pixels`` is refused before anything is
+allocated for it (for compressed frames, the size is read from the PNG or JPEG header), so a
+20000x20000 PNG of a few kilobytes costs a few microseconds, not 1.2 GB.
 """
 
 import array
 import sys
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -42,9 +46,27 @@ _YUV = {
 }
 _DEPTH_LAYOUTS = {'32FC1': 'f4', '16UC1': 'u2', 'mono16': 'u2'}
 
+#: Largest frame (width * height) decoded by default: 4096 x 4096, above 4K UHD and 12 MP
+#: machine-vision sensors (48 MB as RGB). The depth node's ``max_input_pixels`` parameter.
+DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096
+
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless, arithmetic), which
+# carry the image size; DHT (C4), JPG (C8) and DAC (CC) share the range but are not frames.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
 
 class ImageConversionError(ValueError):
-    """A message that cannot be turned into an image; the text names the problem."""
+    """
+    A message that cannot be turned into an image; the text names the problem.
+
+    ``kind`` is a short stable name of the problem (``truncated``, ``too_large``, ...) so that
+    the node can count each kind in its diagnostics.
+    """
+
+    def __init__(self, message: str, kind: str = 'invalid') -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _as_uint8(data: Any) -> np.ndarray:
@@ -66,43 +88,58 @@ def _pixel_rows(msg: Any, channels: int, itemsize: int) -> np.ndarray:
     """
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
-        raise ImageConversionError(f'zero-size image ({width}x{height})')
+        raise ImageConversionError(f'zero-size image ({width}x{height})', 'zero_size')
     row_bytes = width * channels * itemsize
     if step < row_bytes:
         raise ImageConversionError(
             f'step {step} is smaller than width*bytes_per_pixel = {width}*{channels * itemsize}'
-            f' = {row_bytes} for encoding {msg.encoding!r}')
+            f' = {row_bytes} for encoding {msg.encoding!r}', 'step_too_small')
     buf = _as_uint8(msg.data)
     if buf.size != height * step:
         raise ImageConversionError(
             f'data length {buf.size} does not match height*step = {height}*{step} = '
-            f'{height * step} ({msg.encoding!r}, {width}x{height})')
+            f'{height * step} ({msg.encoding!r}, {width}x{height})',
+            'truncated' if buf.size < height * step else 'excess_data')
     rows = buf.reshape(height, step)[:, :row_bytes]
     if itemsize == 1:
         return rows
+    if int(msg.is_bigendian) not in (0, 1):
+        raise ImageConversionError(
+            f'is_bigendian must be 0 or 1, got {int(msg.is_bigendian)}', 'bad_endianness')
     big = bool(msg.is_bigendian)
     dtype = np.dtype(f'{">" if big else "<"}u{itemsize}')
     rows = np.ascontiguousarray(rows).view(dtype)
     return rows
 
 
-def image_msg_to_rgb(msg: Any) -> np.ndarray:
+def _check_pixels(width: int, height: int, max_pixels: Optional[int], what: str) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageConversionError(
+            f'{what} is {width}x{height} = {width * height} pixels, more than max_input_pixels '
+            f'= {max_pixels}; refused without decoding', 'too_large')
+
+
+def image_msg_to_rgb(msg: Any, max_pixels: Optional[int] = DEFAULT_MAX_INPUT_PIXELS
+                     ) -> np.ndarray:
     """
     Convert a sensor_msgs/Image to an HxWx3 uint8 RGB array.
 
     The result may share memory with ``msg.data`` (no copy for tightly packed ``rgb8``).
     Raises :class:`ImageConversionError` naming the problem for unsupported encodings, sizes
-    that do not match ``height*step`` and zero-size images.
+    that do not match ``height*step``, zero-size images and images of more than
+    ``max_pixels`` pixels (None: no limit).
     """
     encoding = str(msg.encoding)
     layout = _LAYOUTS.get(encoding)
     if layout is None:
         raise ImageConversionError(
-            f'unsupported encoding {encoding!r}; supported: {", ".join(SUPPORTED_ENCODINGS)}')
+            f'unsupported encoding {encoding!r}; supported: {", ".join(SUPPORTED_ENCODINGS)}',
+            'unsupported_encoding')
     channels, itemsize = layout
     height, width = int(msg.height), int(msg.width)
+    _check_pixels(width, height, max_pixels, 'image')
     if encoding in _YUV and width % 2:
-        raise ImageConversionError(f'{encoding} needs an even width, got {width}')
+        raise ImageConversionError(f'{encoding} needs an even width, got {width}', 'odd_width')
     rows = _pixel_rows(msg, channels, itemsize)
     if itemsize == 2:
         rows = (rows >> 8).astype(np.uint8)  # 16-bit colour/mono: keep the high byte
@@ -119,22 +156,81 @@ def image_msg_to_rgb(msg: Any) -> np.ndarray:
     return np.ascontiguousarray(pixels[:, :, 2::-1])
 
 
-def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
+def _jpeg_size(data: memoryview) -> Tuple[int, int]:
+    """(width, height) from the first start-of-frame segment; walks the few marker segments."""
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers, no length
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
+            break
+        length = int.from_bytes(data[pos + 2:pos + 4], 'big')
+        if marker in _JPEG_SOF:
+            if length < 8 or pos + 9 > end:
+                break
+            height = int.from_bytes(data[pos + 5:pos + 7], 'big')
+            width = int.from_bytes(data[pos + 7:pos + 9], 'big')
+            return width, height
+        if length < 2:
+            break
+        pos += 2 + length
+    raise ImageConversionError(
+        f'corrupt or truncated JPEG: no readable frame header (SOF) in {end} bytes',
+        'bad_header')
+
+
+def compressed_size(data: Any) -> Tuple[str, int, int]:
+    """
+    Return ``(format, width, height)`` of PNG or JPEG bytes from their header alone.
+
+    Why: ``cv2.imdecode`` allocates whatever the header declares, so the size must be known
+    before decoding. Other containers are refused (image_transport sends only these two).
+    """
+    view = memoryview(_as_uint8(data))
+    if bytes(view[:8]) == _PNG_SIGNATURE:
+        if len(view) < 24 or bytes(view[12:16]) != b'IHDR':
+            raise ImageConversionError(
+                f'corrupt or truncated PNG: no complete IHDR header in {len(view)} bytes',
+                'bad_header')
+        return ('png', int.from_bytes(view[16:20], 'big'), int.from_bytes(view[20:24], 'big'))
+    if bytes(view[:2]) == b'\xff\xd8':
+        return ('jpeg', *_jpeg_size(view))
+    raise ImageConversionError(
+        f'not PNG or JPEG data (starts with {bytes(view[:8]).hex()})', 'unknown_format')
+
+
+def compressed_msg_to_rgb(msg: Any, max_pixels: Optional[int] = DEFAULT_MAX_INPUT_PIXELS
+                          ) -> np.ndarray:
     """
     Decode a sensor_msgs/CompressedImage (jpeg or png, as image_transport sends) to RGB.
 
-    ``compressedDepth`` messages are rejected: they carry depth, not a camera image.
+    ``compressedDepth`` messages are rejected: they carry depth, not a camera image. The size
+    in the header is checked against ``max_pixels`` (None: no limit) before decoding.
     """
     fmt = str(getattr(msg, 'format', '') or '').lower()
     if 'compresseddepth' in fmt:
-        raise ImageConversionError(f'format {msg.format!r} is a compressed depth image')
+        raise ImageConversionError(f'format {msg.format!r} is a compressed depth image',
+                                   'compressed_depth')
     buf = _as_uint8(msg.data)
     if buf.size == 0:
-        raise ImageConversionError(f'empty compressed image (format {msg.format!r})')
+        raise ImageConversionError(f'empty compressed image (format {msg.format!r})', 'empty')
+    kind, width, height = compressed_size(buf)
+    if width <= 0 or height <= 0:
+        raise ImageConversionError(f'{kind} header declares a zero-size image '
+                                   f'({width}x{height})', 'bad_header')
+    _check_pixels(width, height, max_pixels, f'{kind} image')
     bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise ImageConversionError(
-            f'corrupt or undecodable compressed image ({buf.size} bytes, format {msg.format!r})')
+            f'corrupt or undecodable compressed image ({buf.size} bytes, format {msg.format!r})',
+            'corrupt')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

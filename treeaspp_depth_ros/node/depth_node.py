@@ -34,9 +34,9 @@ from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from . import params, qos, runner
-from .outputs import CAMERA_INFO, IntrinsicsResolver, INVALID, OutputBuilder
+from .outputs import CAMERA_INFO, IntrinsicsResolver, INVALID, OutputBuilder, SCALED
 from .runner import StartupError
-from .runtime import diagnostic_status, FrameStats, NewestFrameSlot
+from .runtime import camera_info_problem, diagnostic_status, FrameStats, NewestFrameSlot
 from ..conversions.image import compressed_msg_to_rgb, image_msg_to_rgb, ImageConversionError
 from ..conversions.stamps import stamp_to_ns
 
@@ -61,6 +61,7 @@ class DepthNodeCore:
         self._outputs = OutputBuilder()
         self._device_note = ''
         self._logged: Dict[str, float] = {}
+        self._last_stamp_ns = -1  # newest input stamp seen, to count stamps going backwards
         self._declare_parameters()
         self._config = self._read_config()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -128,7 +129,7 @@ class DepthNodeCore:
         try:
             estimator = DepthEstimator(
                 config.weights, device=config.device,
-                input_size=(config.input_width, config.input_height),
+                input_size=config.input_size,
                 precision=config.precision,
                 depth_scale=config.depth_scale if config.depth_scale > 0 else None)
         except (CheckpointError, ValueError, RuntimeError, OSError) as error:
@@ -145,8 +146,8 @@ class DepthNodeCore:
         log = self.get_logger()
         precision = config.precision if estimator.device.type == 'cuda' else 'fp32'
         log.info(f'loaded {estimator.variant} network from {config.weights} on '
-                 f'{estimator.device} ({precision}, input {config.input_width}x'
-                 f'{config.input_height}, {torch.get_num_threads()} CPU threads)')
+                 f'{estimator.device} ({precision}, input {estimator.input_size_text}, '
+                 f'{torch.get_num_threads()} CPU threads)')
         if not estimator.scale_is_metric:
             log.warning('no calibrated depth scale (checkpoint has none and depth_scale is 0): '
                         'depth is published with scale 1.0 and is only correct up to scale; '
@@ -219,10 +220,19 @@ class DepthNodeCore:
         if not self._active:
             return
         self.stats.count('received')
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        if stamp_ns < self._last_stamp_ns:
+            self.stats.problem('stamp_backwards')  # served: a looped bag, a clock reset
+        self._last_stamp_ns = stamp_ns
+        if not msg.header.frame_id:
+            self.stats.problem('empty_frame_id')  # served, but TF cannot place the outputs
         if self._slot.put((msg, compressed, time.monotonic())):
             self.stats.count('dropped')
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        problem = camera_info_problem(msg)
+        if problem:
+            self.stats.problem(problem)  # the resolver falls back to the parameters for it
         self._intrinsics.camera_info = msg
 
     # ---------------------------------------------------------------- worker thread
@@ -256,9 +266,10 @@ class DepthNodeCore:
         taken = time.monotonic()
         config = self._config
         try:
-            rgb = compressed_msg_to_rgb(msg) if compressed else image_msg_to_rgb(msg)
+            rgb = (compressed_msg_to_rgb if compressed else image_msg_to_rgb)(
+                msg, config.max_input_pixels)
         except ImageConversionError as error:
-            self.stats.count('invalid', f'invalid image: {error}')
+            self.stats.count('invalid', f'invalid image: {error}', error.kind)
             self._error_throttled(f'skipping frame from {self._image_topic}: {error}')
             return
         height, width = rgb.shape[:2]
@@ -269,6 +280,8 @@ class DepthNodeCore:
             return
         if intrinsics.changed and intrinsics.note:
             self._log_intrinsics(intrinsics.source, intrinsics.note)
+        if intrinsics.source == SCALED:
+            self.stats.problem('camera_info_other_resolution')
         started = time.monotonic()
         depth = self._infer(rgb)
         inference_s = time.monotonic() - started
@@ -315,7 +328,8 @@ class DepthNodeCore:
             'device': f'{estimator.device}{self._device_note}',
             'precision': config.precision if estimator.device.type == 'cuda' else 'fp32',
             'variant': estimator.variant,
-            'input_size': f'{config.input_width}x{config.input_height}',
+            'input_size': '{}x{}'.format(*estimator.input_size),
+            'input_size_source': estimator.input_size_source,
             'cpu_threads': self._cpu_threads,
             'depth_scale': f'{estimator.depth_scale:g}',
             'scale_is_metric': str(estimator.scale_is_metric).lower(),

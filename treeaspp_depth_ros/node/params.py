@@ -59,11 +59,12 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
               'per core). Lower it when other busy processes share the cores: with every core '
               'contended, the PyTorch thread pool can slow inference several-fold.', 0, 256, 1,
               read_only=True),
-    ParamSpec('input_width', 320, 'Network input width in pixels (multiple of 32); images '
-              'are resized to it and depth is resized back to the image.', 32, 2048, 32,
-              read_only=True),
-    ParamSpec('input_height', 256, 'Network input height in pixels (multiple of 32).',
-              32, 2048, 32, read_only=True),
+    ParamSpec('input_width', 0, 'Network input width in pixels (multiple of 32); images '
+              'are resized to it and depth is resized back to the image. 0 (with '
+              'input_height 0) uses the size the checkpoint was trained at, else 320x256.',
+              0, 2048, 32, read_only=True),
+    ParamSpec('input_height', 0, 'Network input height in pixels (multiple of 32); 0 = the '
+              "checkpoint's training size.", 0, 2048, 32, read_only=True),
     ParamSpec('depth_scale', 0.0, 'Metres per network depth unit. 0 uses the calibrated '
               'scale stored in the checkpoint, or 1.0 (depth up to scale, with a warning).',
               0.0, 1.0e6),
@@ -71,6 +72,11 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
     ParamSpec('max_depth', 10.0, 'Depth above this (metres) is published as NaN.', 0.0, 1000.0),
     ParamSpec('use_compressed', False, 'Subscribe to <image>/compressed (jpeg/png '
               'sensor_msgs/CompressedImage) instead of the raw image topic.', read_only=True),
+    ParamSpec('max_input_pixels', 16777216, 'Largest input frame (width * height) the node '
+              'decodes; bigger ones are refused before decoding (compressed frames by the size '
+              'in their PNG/JPEG header) and counted as too_large. The default, 4096x4096, is '
+              'above 4K UHD and 12 MP cameras and bounds one decoded frame to 48 MB.',
+              4096, 1 << 30, 1),
     ParamSpec('publish_points', True, 'Publish the organised point cloud on points (only '
               'computed while someone subscribes).'),
     ParamSpec('points_rgb', True, 'Point cloud with colour (PCL xyzrgb, 32-byte points) '
@@ -112,6 +118,7 @@ class NodeConfig:
     min_depth: float
     max_depth: float
     use_compressed: bool
+    max_input_pixels: int
     publish_points: bool
     points_rgb: bool
     points_stride: int
@@ -127,6 +134,13 @@ class NodeConfig:
     @classmethod
     def from_values(cls, values: Dict[str, Any]) -> 'NodeConfig':
         return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+    @property
+    def input_size(self) -> Optional[Tuple[int, int]]:
+        """Return the requested network input size, or None for the training size."""
+        if self.input_width == 0 and self.input_height == 0:
+            return None
+        return self.input_width, self.input_height
 
     @property
     def intrinsics_set(self) -> bool:
@@ -177,6 +191,9 @@ def validate(values: Dict[str, Any], require_weights: bool = True) -> List[str]:
     if not values['min_depth'] < values['max_depth']:
         errors.append(f'min_depth ({values["min_depth"]}) must be smaller than max_depth '
                       f'({values["max_depth"]})')
+    if (values['input_width'] == 0) != (values['input_height'] == 0):
+        errors.append('input_width and input_height must be set together, or both left at 0 '
+                      "(the checkpoint's training size)")
     intrinsics = [values[k] for k in ('fx', 'fy', 'cx', 'cy')]
     if any(v > 0 for v in intrinsics) and not all(v > 0 for v in intrinsics):
         errors.append('fx, fy, cx, cy must be set together (all > 0) or all left at 0')

@@ -64,13 +64,23 @@ class FrameStats:
         self._inference: Deque[float] = collections.deque(maxlen=self.WINDOW)
         self._work: Deque[float] = collections.deque(maxlen=self.WINDOW)
         self._published_at: Deque[float] = collections.deque(maxlen=self.WINDOW)
+        #: input problems by kind (``truncated``, ``stamp_backwards``, ...): what was wrong
+        self.problems: Dict[str, int] = collections.Counter()
         self.last_error = ''
 
-    def count(self, name: str, error: str = '') -> None:
+    def count(self, name: str, error: str = '', kind: str = '') -> None:
+        """Count one event ``name``; ``kind`` also counts the kind of input problem."""
         with self._lock:
             self.counters[name] += 1
+            if kind:
+                self.problems[kind] += 1
             if error:
                 self.last_error = error
+
+    def problem(self, kind: str) -> None:
+        """Count an input problem that did not stop the frame (a stamp going backwards)."""
+        with self._lock:
+            self.problems[kind] += 1
 
     def frame_done(self, latency_s: float, processing_s: float, inference_s: float,
                    work_s: float) -> None:
@@ -100,6 +110,7 @@ class FrameStats:
                 out[f'{name}_ms_p50'] = p50
                 out[f'{name}_ms_p95'] = p95
             out['last_error'] = self.last_error
+            out['problems'] = dict(self.problems)
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         recent = time.monotonic() - times[-1] if times else float('inf')
         # no frame for twice the window's mean interval: the stream stopped, fps is 0
@@ -108,6 +119,26 @@ class FrameStats:
         else:
             out['fps'] = 0.0
         return out
+
+
+def camera_info_problem(msg: Any) -> str:
+    """
+    Name what is wrong with a CameraInfo (``''`` when it is usable) for the diagnostics.
+
+    The intrinsics resolver falls back to the parameters for all of these; this only says
+    which kind of bad CameraInfo arrived, so an operator can fix the driver.
+    """
+    k = np.asarray(msg.k, dtype=np.float64)
+    if int(msg.width) <= 0 or int(msg.height) <= 0:
+        return 'camera_info_zero_size'
+    if not np.all(np.isfinite(k)):
+        return 'camera_info_nonfinite'
+    focal = k[[0, 4]]
+    if np.any(focal < 0):
+        return 'camera_info_negative_focal'
+    if np.any(focal == 0):
+        return 'camera_info_zero_focal'
+    return ''
 
 
 def _percentiles(values: Deque[float]) -> Tuple[float, float]:
@@ -122,8 +153,9 @@ def diagnostic_status(name: str, hardware_id: str, snapshot: Dict[str, Any], ima
     """
     One status from a :meth:`FrameStats.snapshot`: WARN naming the problems, else OK.
 
-    Problems are what an operator must act on: no input, a GPU lost, frames that fail. The
-    values list the counters and timings, then ``details`` (device, model, scale) as given.
+    Problems are what an operator must act on: no input, a GPU lost, frames that fail, bad
+    input of any kind. The values list the counters and timings, one count per kind of input
+    problem seen (``input_problem_<kind>``), then ``details`` (device, model, scale) as given.
     """
     problems = []
     if snapshot.get('received', 0) == 0:
@@ -133,6 +165,10 @@ def diagnostic_status(name: str, hardware_id: str, snapshot: Dict[str, Any], ima
     if snapshot.get('invalid', 0) or snapshot.get('errors', 0):
         problems.append(f'{snapshot.get("invalid", 0)} invalid frames, '
                         f'{snapshot.get("errors", 0)} errors (last: {snapshot["last_error"]})')
+    kinds = snapshot.get('problems', {})
+    if kinds:
+        problems.append('input problems: ' + ', '.join(
+            f'{kind} {count}' for kind, count in sorted(kinds.items())))
     status = DiagnosticStatus(name=name, hardware_id=hardware_id)
     status.level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
     status.message = '; '.join(problems) if problems else (
@@ -150,6 +186,7 @@ def diagnostic_status(name: str, hardware_id: str, snapshot: Dict[str, Any], ima
     for key in ('latency_ms_p50', 'latency_ms_p95', 'processing_ms_p50', 'processing_ms_p95',
                 'inference_ms_p50', 'work_ms_p50'):
         values[key] = f'{snapshot[key]:.1f}'
+    values.update({f'input_problem_{kind}': count for kind, count in sorted(kinds.items())})
     values.update(details)
     values.update(image_topic=image_topic, last_error=snapshot['last_error'])
     status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
