@@ -136,7 +136,18 @@ def test_predict_writes_depth_at_image_resolution(converted, shared_dir, tmp_pat
         assert cv2.imread(str(out / f'{stem}.depth.png')).shape == (480, 640, 3)
     bad = cli('predict', '--weights', converted, '--input-size', '300x256', tmp_path / 'nyu.jpg',
               '--output-dir', out, check=False)
-    assert bad.returncode == 1 and 'multiples of 32' in bad.stderr
+    assert bad.returncode == 2 and 'multiples of 32' in bad.stderr  # argparse usage error
+
+
+def test_predict_runs_a_checkpoint_at_its_training_size(tmp_path, shared_dir):
+    """The demo weights were trained at 64x64: without --input-size that size is used, and said."""
+    from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+    image = shared_dir / 'data' / 'tum-fr3-long-office' / 'color.png'
+    result = cli('predict', '--weights', DEFAULT_WEIGHTS, image, '--output-dir', tmp_path)
+    assert "input 64x64 (the checkpoint's training size)" in result.stdout
+    requested = cli('predict', '--weights', DEFAULT_WEIGHTS, '--input-size', '128x96', image,
+                    '--output-dir', tmp_path)
+    assert 'input 128x96 (requested)' in requested.stdout
 
 
 def test_info_json_reports_every_variant_next_to_the_paper():

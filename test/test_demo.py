@@ -131,4 +131,5 @@ def test_default_weights_match_the_scene(tmp_path):
     report = check_outputs(output, result)
     assert report['weights_origin'].startswith('default demo weights')
     assert report['input_size'] == '64x64'  # the size the weights were trained at
+    assert report['input_size_source'] == 'checkpoint'
     assert report['abs_rel'] <= 0.25, report['metrics_median_scaled']

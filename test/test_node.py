@@ -385,6 +385,7 @@ def test_startup_errors_exit_with_a_reason(probe, workdir, checkpoint, baseline_
         'variant': ({'weights': str(other), 'variant': VARIANT}, 'wrong variant'),
         'depth_range': ({'min_depth': 5.0, 'max_depth': 1.0}, 'smaller than max_depth'),
         'input_size': ({'input_width': 100}, 'input_width'),
+        'input_size_half': ({'input_width': 64, 'input_height': 0}, 'set together'),
         'device': ({'device': 'tpu'}, 'device must be'),
     }
     processes = {}

@@ -6,7 +6,7 @@ camera resolution in one place is what makes offline and live evaluation agree.
 """
 
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from .checkpoint import load_depth_net
+from .checkpoint import load_depth_net, training_input_size
 from .geometry import normalize_image
 from .model import DepthNet
+from .sizes import check_input_size, DEFAULT_INPUT_SIZE
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
-DEFAULT_INPUT_SIZE = (320, 256)
 
 
 def scale_sidecar_path(weights: Union[str, Path]) -> Path:
@@ -51,33 +51,16 @@ def resolve_device(device: str = 'auto') -> torch.device:
     return resolved
 
 
-def check_input_size(size: Sequence[int]) -> Tuple[int, int]:
-    """Validate a (width, height) network input size: positive multiples of 32."""
-    width, height = (int(v) for v in size)
-    if width < 32 or height < 32 or width % 32 or height % 32:
-        raise ValueError(f'network input size must be multiples of 32 (>= 32), got '
-                         f'{width}x{height}')
-    return width, height
-
-
-def parse_input_size(text: str) -> Tuple[int, int]:
-    """``WIDTHxHEIGHT`` (e.g. ``320x256``) as a checked (width, height); ValueError says why."""
-    try:
-        width, height = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise ValueError(f'network input size must look like 320x256, got {text!r}') from None
-    return check_input_size((width, height))
-
-
 class DepthEstimator:
     """Turn RGB frames into depth maps (metres when a calibrated scale is known)."""
 
     def __init__(self, weights: Union[str, Path, DepthNet], device: str = 'auto',
-                 input_size: Sequence[int] = DEFAULT_INPUT_SIZE, precision: str = 'fp32',
+                 input_size: Optional[Sequence[int]] = None, precision: str = 'fp32',
                  depth_scale: Optional[float] = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
-        self.input_size = check_input_size(input_size)
+        if input_size is not None:
+            input_size = check_input_size(input_size)  # a bad size fails before the load
         self.device = resolve_device(device)
         self.checkpoint: dict = {}
         if isinstance(weights, DepthNet):
@@ -87,6 +70,14 @@ class DepthEstimator:
             sidecar_scale = read_scale_sidecar(weights)
             if sidecar_scale is not None:  # the sidecar overrides the checkpoint's own scale
                 self.checkpoint['depth_scale'] = sidecar_scale
+        # A network is only right at the size it was trained at: default to that, say which.
+        trained = training_input_size(self.checkpoint)
+        if input_size is not None:
+            self.input_size, self.input_size_source = input_size, 'requested'
+        elif trained is not None:
+            self.input_size, self.input_size_source = check_input_size(trained), 'checkpoint'
+        else:
+            self.input_size, self.input_size_source = DEFAULT_INPUT_SIZE, 'default'
         self.variant = self.net.variant
         stored_scale = self.checkpoint.get('depth_scale')
         self.scale_is_metric = depth_scale is not None or stored_scale is not None
@@ -96,6 +87,19 @@ class DepthEstimator:
             raise ValueError(f'depth_scale must be a positive number, got {self.depth_scale}')
         self.precision = precision
         self._autocast_dtype = PRECISIONS[precision]
+
+    @property
+    def input_size_text(self) -> str:
+        """Describe the size in use and where it came from (logs, diagnostics, reports)."""
+        width, height = self.input_size
+        origin = {'requested': 'requested', 'checkpoint': "the checkpoint's training size",
+                  'default': 'default: the checkpoint names no training size'}
+        return f'{width}x{height} ({origin[self.input_size_source]})'
+
+    def describe(self) -> str:
+        """One line for the start of every command: network, input size, device."""
+        return (f'{self.variant} network, input {self.input_size_text}, {self.device}, '
+                f'{torch.get_num_threads()} CPU threads')
 
     def fall_back_to_cpu(self) -> None:
         """Continue on the CPU after a GPU failure (out of memory, device lost)."""

@@ -16,15 +16,16 @@ import json
 from pathlib import Path
 import platform
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import cv2
 import numpy as np
 import torch
 
-from treeaspp_depth_ros.checkpoint import CheckpointError, load_depth_net
+from treeaspp_depth_ros.checkpoint import CheckpointError
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.inference import DepthEstimator
+from treeaspp_depth_ros.sizes import add_input_size_option
 
 from .command import run_command
 from .data.datasets import DepthTestSet
@@ -56,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='auto: Eigen crop for NYU layouts, none otherwise')
     parser.add_argument('--min-depth', type=float, default=0.1)
     parser.add_argument('--max-depth', type=float, default=10.0)
-    parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'),
-                        help="network input (default: the checkpoint's training size, else "
-                             '320 256)')
+    add_input_size_option(parser)
     parser.add_argument('--device', default='auto')
     parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'])
     parser.add_argument('--batch-size', type=int, default=8)
@@ -72,13 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _input_size(ckpt: Dict[str, Any], requested: Optional[Sequence[int]]) -> List[int]:
-    if requested:
-        return list(requested)
-    data = (ckpt.get('config') or {}).get('data') or {}
-    return [int(data.get('width', 320)), int(data.get('height', 256))]
-
-
 def _model_facts(estimator: DepthEstimator, path: Path) -> Dict[str, Any]:
     net = estimator.net
     state_bytes = sum(t.numel() * t.element_size() for t in net.state_dict().values())
@@ -89,10 +81,10 @@ def _model_facts(estimator: DepthEstimator, path: Path) -> Dict[str, Any]:
 
 def evaluate_checkpoint(path: Path, test_set: DepthTestSet, args: argparse.Namespace,
                         crop: Optional[str]) -> Dict[str, Any]:
-    net, ckpt = load_depth_net(path)
-    size = _input_size(ckpt, args.input_size)
-    estimator = DepthEstimator(net, device=args.device, input_size=size,
+    estimator = DepthEstimator(path, device=args.device, input_size=args.input_size,
                                precision=args.precision)
+    ckpt = estimator.checkpoint
+    print(f'[evaluate] {path}: {estimator.describe()}', flush=True)
     result = evaluate_depth(estimator, test_set, args.min_depth, args.max_depth, crop,
                             global_scale=not args.no_global, batch_size=args.batch_size,
                             num_workers=args.workers)
@@ -103,7 +95,7 @@ def evaluate_checkpoint(path: Path, test_set: DepthTestSet, args: argparse.Names
         **_model_facts(estimator, path),
         'test_time_s': result['test_time_s'], 'num_images': result['num_images'],
         'train_time_s': ckpt.get('train_time_s'),
-        'input_size': size,
+        'input_size': list(estimator.input_size),
         'protocol': dict(result['protocol'], scaling='median'),
         'scale_ratio': result['scale_ratio'],
     }

@@ -61,8 +61,7 @@ def abs_rel_on(predict: Callable[[np.ndarray], np.ndarray], test_set) -> float:
 def demo_frames_abs_rel(weights: Path, frames: int = 60) -> float:
     """Median-scaled AbsRel over the demo's own synthetic room (what the demo reports)."""
     from treeaspp_depth_ros.demo.sources import synthetic_dataset
-    from treeaspp_depth_ros.demo.weights import input_size_of
-    estimator = DepthEstimator(str(weights), device='cpu', input_size=input_size_of(weights))
+    estimator = DepthEstimator(str(weights), device='cpu')  # at its training size
     dataset = synthetic_dataset(frames)
     rows = [compute_depth_metrics(estimator.predict(dataset.rgb(i)), dataset.depth(i), crop=None)
             for i in range(len(dataset))]

@@ -17,7 +17,7 @@ from pathlib import Path
 import platform
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from treeaspp_depth_ros.bag import bagio, evaluation, record, report
@@ -25,6 +25,7 @@ from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.conversions.stamps import make_header
 from treeaspp_depth_ros.node import params
 from treeaspp_depth_ros.node.outputs import IntrinsicsResolver, INVALID, OutputBuilder
+from treeaspp_depth_ros.sizes import add_input_size_option
 import yaml
 
 
@@ -45,8 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'against the node and score what it publishes')
     parser.add_argument('--device', default='cpu', help='auto, cpu, cuda, cuda:N (offline; '
                                                         'live passes it to the node)')
-    parser.add_argument('--input-size', default='320x256', metavar='WxH',
-                        help='network input size, multiples of 32 (default 320x256)')
+    add_input_size_option(parser)
     parser.add_argument('--precision', choices=('fp32', 'fp16', 'bf16'), default='fp32')
     parser.add_argument('--min-depth', type=float, default=0.1)
     parser.add_argument('--max-depth', type=float, default=10.0)
@@ -92,16 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'offline builds the --record-out messages with it')
 
 
-def parse_size(text: str) -> Tuple[int, int]:
-    """``--input-size`` as (width, height); a bad value is a user error."""
-    from treeaspp_depth_ros.inference import parse_input_size
-    try:
-        return parse_input_size(text)
-    except ValueError as error:
-        raise CommandError(f'--input-size: {error}') from None
-
-
-def node_parameters(args: argparse.Namespace, input_size: Tuple[int, int]) -> Dict[str, Any]:
+def node_parameters(args: argparse.Namespace) -> Dict[str, Any]:
     """
     Return the depth node's parameters for this evaluation (``--node-param`` last).
 
@@ -110,10 +101,11 @@ def node_parameters(args: argparse.Namespace, input_size: Tuple[int, int]) -> Di
     """
     values: Dict[str, Any] = {
         'weights': str(Path(args.weights).resolve()), 'device': args.device,
-        'precision': args.precision, 'input_width': input_size[0],
-        'input_height': input_size[1],
+        'precision': args.precision,
         # the raw prediction (no range masking), as the evaluation scores it
         'min_depth': 0.0, 'max_depth': 1000.0}
+    if args.input_size is not None:  # else the node runs at the checkpoint's training size
+        values.update(input_width=args.input_size[0], input_height=args.input_size[1])
     for item in args.node_param:
         name, separator, text = item.partition(':=')
         if not separator or not name:
@@ -224,8 +216,7 @@ def run_offline(args: argparse.Namespace, inputs: evaluation.EvalInputs,
 
 
 def run(args: argparse.Namespace) -> int:
-    input_size = parse_size(args.input_size)
-    parameters = node_parameters(args, input_size)
+    parameters = node_parameters(args)
     config = node_config(parameters)
     if args.min_depth <= 0 or args.max_depth <= args.min_depth:
         raise CommandError(f'need 0 < --min-depth < --max-depth, got {args.min_depth}, '
@@ -241,7 +232,9 @@ def run(args: argparse.Namespace) -> int:
         import torch
         torch.set_num_threads(config.cpu_threads)  # as the node does
     estimator = make_estimator(args.weights, args.device if args.mode == 'offline' else 'cpu',
-                               input_size, args.precision, config.depth_scale or None)
+                               config.input_size, args.precision,
+                               config.depth_scale or None)
+    print(f'[bag-eval] {estimator.describe()}', flush=True)
     with ExitStack() as stack:
         inputs = evaluation.open_inputs(
             args.bag, args.image_topic, args.depth_topic, args.camera_info_topic,
@@ -284,19 +277,20 @@ def run(args: argparse.Namespace) -> int:
                 (inputs.pairs[-1].stamp_ns - inputs.pairs[0].stamp_ns) * 1e-9, 1e-9) \
                 if len(inputs.pairs) > 1 else 30.0
             record.write_orbslam3_settings(record_dir, recorder, fps)
-        summary = build_report(args, inputs, estimator, input_size, results, outcome)
+        summary = build_report(args, inputs, estimator, results, outcome)
         if report_dir is not None:
             report.write_report(report_dir, summary, acc.frames, outcome['samples'])
     print_summary(summary, args)
     return 0
 
 
-def build_report(args, inputs: evaluation.EvalInputs, estimator, input_size, results,
+def build_report(args, inputs: evaluation.EvalInputs, estimator, results,
                  outcome) -> Dict[str, object]:
     summary: Dict[str, object] = {
         'bag': str(args.bag), 'mode': args.mode, 'weights': str(args.weights),
         'variant': estimator.variant, 'device': str(estimator.device),
-        'input_size': list(input_size), 'precision': args.precision,
+        'input_size': list(estimator.input_size),
+        'input_size_source': estimator.input_size_source, 'precision': args.precision,
         'depth_scale': estimator.depth_scale, 'scale_is_metric': estimator.scale_is_metric,
         'image_topic': inputs.image_topic, 'depth_topic': inputs.depth_topic,
         'camera_info_topic': inputs.camera_info_topic,

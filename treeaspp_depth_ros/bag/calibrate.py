@@ -16,9 +16,10 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 import numpy as np
 
 from treeaspp_depth_ros.bag import evaluation
-from treeaspp_depth_ros.bag.bag_eval import make_estimator, parse_size
+from treeaspp_depth_ros.bag.bag_eval import make_estimator
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
+from treeaspp_depth_ros.sizes import add_input_size_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--report', type=Path, help='also write the calibration as JSON here')
     parser.add_argument('--dry-run', action='store_true', help='compute and print only')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--input-size', default='320x256', metavar='WxH',
-                        help='network input size the node will use (the scale depends on it)')
+    add_input_size_option(parser, what='; use the size the node will run at: the scale '
+                          'depends on it')
     parser.add_argument('--min-depth', type=float, default=0.1)
     parser.add_argument('--max-depth', type=float, default=10.0)
     parser.add_argument('--max-dt', type=float, default=0.02)
@@ -121,7 +122,6 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError('give exactly one source: --bag BAG or --dataset SRC --format F')
     if args.sidecar and args.output is not None:
         raise CommandError('--sidecar and --output exclude each other')
-    input_size = parse_size(args.input_size)
     weights = Path(args.weights)
     try:
         checkpoint = load_checkpoint(weights) if weights.is_file() else None
@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f'weights file not found: {weights}')
     previous = checkpoint.get('depth_scale')
     # depth_scale=1.0: raw network depth, whatever scale the checkpoint stores already.
-    estimator = make_estimator(str(weights), args.device, input_size, 'fp32', depth_scale=1.0)
+    estimator = make_estimator(str(weights), args.device, args.input_size, 'fp32',
+                               depth_scale=1.0)
+    print(f'[calibrate-scale] {estimator.describe()}', flush=True)
     frames, source, close = _bag_frames(args) if args.bag is not None else _dataset_frames(args)
     try:
         results = calibrate(estimator, frames, args.min_depth, args.max_depth)
@@ -142,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         'depth_scale': scale,
         'source': source,
         'frames': int(results['frames']),
-        'input_size': list(input_size),
+        'input_size': list(estimator.input_size),
         'depth_range': [args.min_depth, args.max_depth],
         'scale_ratio_cv': float(results['scale_ratio_cv']),
         'scale_ratio_p5': float(results['scale_ratio_p5']),

@@ -13,16 +13,17 @@ import os
 from pathlib import Path
 import threading
 import time
-from typing import Optional, Tuple
+from typing import Optional
 
 from .camera import CameraPublisher
 from .recorder import write_report
 from .sources import DEFAULT_FRAMES, open_source, SYNTHETIC
-from .weights import default_weights, input_size_of
+from .weights import default_weights
 from ..cli import CommandError
 from ..node import dds
 from ..node.description import describe_depth_node
 from ..node.harness import isolated_env, NodeProcess
+from ..sizes import add_input_size_option
 
 NAMESPACE = '/treeaspp_demo'
 NODE_START_TIMEOUT_S = 120.0
@@ -43,8 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f'frames to stream (default {DEFAULT_FRAMES})')
     parser.add_argument('--rate', type=float, default=10.0, help='camera frame rate (Hz)')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N')
-    parser.add_argument('--input-size', metavar='WxH',
-                        help='network input (default: the size the weights were trained at)')
+    add_input_size_option(parser)
     parser.add_argument('--image-topic', default='/camera/image_raw',
                         help='image topic of a BAG source')
     parser.add_argument('--depth-topic', default='/camera/depth_gt',
@@ -52,14 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--domain-id', type=int,
                         default=int(os.environ.get('ROS_DOMAIN_ID', '0') or 0),
                         help='ROS domain of the demo (default: $ROS_DOMAIN_ID or 0)')
-
-
-def _parse_size(text: str) -> Tuple[int, int]:
-    from ..inference import parse_input_size  # torch: only when the size is given
-    try:
-        return parse_input_size(text)
-    except ValueError as error:
-        raise CommandError(f'--input-size: {error}') from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,14 +65,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         weights = default_weights()
         origin = 'default demo weights (shipped; recipe: treeaspp_depth_training demo.yaml)'
-    size = _parse_size(args.input_size) if args.input_size else input_size_of(weights)
     # Fast DDS reads its profile when this process creates its participant: set it first.
     dds.apply_to_this_process()
     env = isolated_env(args.domain_id)
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = env['ROS_AUTOMATIC_DISCOVERY_RANGE']
     description = describe_depth_node(
         namespace=NAMESPACE, weights=str(weights.resolve()), device=args.device,
-        parameters={'input_width': size[0], 'input_height': size[1]})
+        parameters={} if args.input_size is None else {
+            'input_width': args.input_size[0], 'input_height': args.input_size[1]})
     node = NodeProcess.depth_node(description, env, output / 'node.log')
     try:
         print(f'[demo] depth node starting (pid {node.pid}, log {output / "node.log"})')
@@ -88,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                               depth_topic=args.depth_topic)
         print(f'[demo] source: {dataset.name}, {dataset.width}x{dataset.height}, '
               f'{min(len(dataset), args.frames)} frames at {args.rate:g} Hz')
-        report = _stream(args, dataset, node, output, weights, origin, size)
+        report = _stream(args, dataset, node, output, weights, origin)
     finally:
         status, shutdown_s = node.stop()
     report.update(node_exit_code=status, node_shutdown_s=round(shutdown_s, 3),
@@ -100,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
     return 0 if status == 0 else 1
 
 
-def _stream(args, dataset, node: NodeProcess, output: Path, weights: Path, origin: str,
-            size: Tuple[int, int]) -> dict:
+def _stream(args, dataset, node: NodeProcess, output: Path, weights: Path,
+            origin: str) -> dict:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
@@ -135,7 +127,8 @@ def _stream(args, dataset, node: NodeProcess, output: Path, weights: Path, origi
             dropped_by_node=int(diag.get('frames_dropped', 0)),
             lost_in_transport=max(0, sent - received_by_node),
             weights=str(weights), weights_origin=origin,
-            device=diag.get('device'), input_size=f'{size[0]}x{size[1]}',
+            device=diag.get('device'), input_size=diag.get('input_size'),
+            input_size_source=diag.get('input_size_source'),
             depth_scale=diag.get('depth_scale'), scale_is_metric=diag.get('scale_is_metric'),
             source=dataset.name, image_size=f'{dataset.width}x{dataset.height}',
             camera_rate_hz=args.rate)

@@ -10,7 +10,6 @@ user sees the same depth.
 """
 
 from pathlib import Path
-from typing import Tuple
 
 from ..cli import CommandError
 
@@ -26,13 +25,3 @@ def default_weights() -> Path:
                            f'reinstall the package, pass --weights, or recreate them with '
                            f'`{REPRODUCE}` from a source checkout')
     return DEFAULT_WEIGHTS
-
-
-def input_size_of(weights: Path, default: Tuple[int, int] = (320, 256)) -> Tuple[int, int]:
-    """Network input size a checkpoint was trained at (its stored config), else ``default``."""
-    from ..checkpoint import CheckpointError, load_checkpoint
-    try:
-        data = (load_checkpoint(weights).get('config') or {}).get('data') or {}
-        return int(data['width']), int(data['height'])
-    except (CheckpointError, KeyError, TypeError, ValueError):
-        return default

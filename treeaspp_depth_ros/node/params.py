@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 PRECISIONS = ('fp32', 'fp16', 'bf16')
+SCALE_SOURCES = ('checkpoint', 'camera_height')
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
 
 
@@ -68,6 +69,18 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
     ParamSpec('depth_scale', 0.0, 'Metres per network depth unit. 0 uses the calibrated '
               'scale stored in the checkpoint, or 1.0 (depth up to scale, with a warning).',
               0.0, 1.0e6),
+    ParamSpec('scale_source', 'checkpoint', 'Where the metric scale comes from: checkpoint '
+              '(depth_scale, else the scale calibrated into the checkpoint) or camera_height '
+              '(a running estimate from the floor plane seen in the depth and the '
+              'camera_height parameter; for robots without a depth sensor).', read_only=True),
+    ParamSpec('camera_height', 0.0, 'Height of the camera above the floor in metres (from '
+              'the URDF); required by scale_source camera_height.', 0.0, 100.0,
+              read_only=True),
+    ParamSpec('camera_pitch_deg', 0.0, 'How far the camera looks down, in degrees (from the '
+              'URDF); scale_source camera_height measures the floor along this down '
+              'direction.', -90.0, 90.0, read_only=True),
+    ParamSpec('floor_window', 30, 'scale_source camera_height: the scale is the median of '
+              'the last this many frames that showed a floor.', 1, 10000, 1, read_only=True),
     ParamSpec('min_depth', 0.1, 'Depth below this (metres) is published as NaN.', 0.0, 1000.0),
     ParamSpec('max_depth', 10.0, 'Depth above this (metres) is published as NaN.', 0.0, 1000.0),
     ParamSpec('use_compressed', False, 'Subscribe to <image>/compressed (jpeg/png '
@@ -115,6 +128,10 @@ class NodeConfig:
     input_width: int
     input_height: int
     depth_scale: float
+    scale_source: str
+    camera_height: float
+    camera_pitch_deg: float
+    floor_window: int
     min_depth: float
     max_depth: float
     use_compressed: bool
@@ -188,6 +205,16 @@ def validate(values: Dict[str, Any], require_weights: bool = True) -> List[str]:
     if values['precision'] not in PRECISIONS:
         errors.append(f'precision must be one of {", ".join(PRECISIONS)}, got '
                       f'{values["precision"]!r}')
+    if values['scale_source'] not in SCALE_SOURCES:
+        errors.append(f'scale_source must be one of {", ".join(SCALE_SOURCES)}, got '
+                      f'{values["scale_source"]!r}')
+    elif values['scale_source'] == 'camera_height':
+        if not values['camera_height'] > 0:
+            errors.append('scale_source camera_height needs camera_height > 0 (metres, the '
+                          "camera's height above the floor)")
+        if values['depth_scale'] > 0:
+            errors.append('depth_scale and scale_source camera_height exclude each other: '
+                          'set depth_scale to 0')
     if not values['min_depth'] < values['max_depth']:
         errors.append(f'min_depth ({values["min_depth"]}) must be smaller than max_depth '
                       f'({values["max_depth"]})')

@@ -9,24 +9,25 @@ import numpy as np
 from ..checkpoint import CheckpointError
 from ..cli import CommandError
 from ..conversions.colormap import colorize_depth
-from ..inference import DepthEstimator, parse_input_size
+from ..inference import DepthEstimator
+from ..sizes import add_input_size_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--weights', required=True, type=Path, help='checkpoint (.pth)')
     parser.add_argument('images', nargs='+', type=Path, help='image files (any OpenCV format)')
     parser.add_argument('--output-dir', required=True, type=Path, help='output folder')
-    parser.add_argument('--input-size', default='320x256',
-                        help='network input WIDTHxHEIGHT, multiples of 32 (default 320x256)')
+    add_input_size_option(parser)
     parser.add_argument('--device', default='auto', help='auto, cpu or cuda[:N]')
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         estimator = DepthEstimator(args.weights, device=args.device,
-                                   input_size=parse_input_size(args.input_size))
+                                   input_size=args.input_size)
     except (CheckpointError, ValueError, RuntimeError) as error:
         raise CommandError(str(error)) from None
+    print(f'[predict] {estimator.describe()}')
     missing = [str(p) for p in args.images if not p.is_file()]
     if missing:
         raise CommandError(f'image(s) not found: {", ".join(missing)}')
