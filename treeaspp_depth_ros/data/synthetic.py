@@ -47,6 +47,16 @@ class SyntheticSequence:
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def camera_heights(self) -> np.ndarray:
+        """Height of each camera centre above the floor (metres; the floor is the plane z=0)."""
+        return self.poses[:, 2, 3].copy()
+
+    @property
+    def camera_down(self) -> np.ndarray:
+        """World down (-z) in each camera's optical frame `[N, 3]`: what an IMU or URDF gives."""
+        return -self.poses[:, 2, :3].copy()
+
 
 @dataclass(frozen=True)
 class _Scene:

@@ -52,6 +52,7 @@ class DepthNodeCore:
         self._active = False
         self._estimator = None  # inference.DepthEstimator once configured
         self._checkpoint_scale: Optional[float] = None
+        self._floor = None  # floor.RunningFloorScale with scale_source camera_height
         self._entities: List[Any] = []
         self._worker: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -95,7 +96,9 @@ class DepthNodeCore:
 
     def _apply_depth_scale(self) -> None:
         estimator, config = self._estimator, self._config
-        if config.depth_scale > 0:
+        if self._floor is not None:  # raw network depth; _floor_metric scales every frame
+            estimator.depth_scale, estimator.scale_is_metric = 1.0, False
+        elif config.depth_scale > 0:
             estimator.depth_scale, estimator.scale_is_metric = config.depth_scale, True
         elif self._checkpoint_scale is not None:
             estimator.depth_scale, estimator.scale_is_metric = self._checkpoint_scale, True
@@ -141,6 +144,11 @@ class DepthNodeCore:
         stored = estimator.checkpoint.get('depth_scale')
         self._checkpoint_scale = float(stored) if stored is not None else None
         self._estimator = estimator
+        self._floor = None
+        if config.scale_source == 'camera_height':
+            from ..floor import down_direction, RunningFloorScale
+            self._floor = RunningFloorScale(config.camera_height, config.floor_window,
+                                            down_direction(config.camera_pitch_deg))
         self._cpu_threads = torch.get_num_threads()
         self._apply_depth_scale()
         log = self.get_logger()
@@ -148,7 +156,11 @@ class DepthNodeCore:
         log.info(f'loaded {estimator.variant} network from {config.weights} on '
                  f'{estimator.device} ({precision}, input {estimator.input_size_text}, '
                  f'{torch.get_num_threads()} CPU threads)')
-        if not estimator.scale_is_metric:
+        if self._floor is not None:
+            log.info(f'metric scale from the floor: camera {config.camera_height:g} m above '
+                     f'it, looking {config.camera_pitch_deg:g} deg down; depth is published '
+                     'once a floor has been seen')
+        elif not estimator.scale_is_metric:
             log.warning('no calibrated depth scale (checkpoint has none and depth_scale is 0): '
                         'depth is published with scale 1.0 and is only correct up to scale; '
                         'run `treeaspp-depth calibrate-scale` or set depth_scale')
@@ -285,6 +297,11 @@ class DepthNodeCore:
         started = time.monotonic()
         depth = self._infer(rgb)
         inference_s = time.monotonic() - started
+        if self._floor is not None:
+            depth = self._floor_metric(depth, intrinsics.K)
+            if depth is None:
+                self.stats.count('waiting_floor')
+                return
         publishers = self._output_pubs
         for key, out in self._outputs.messages(
                 depth, rgb, intrinsics, config,
@@ -311,6 +328,12 @@ class DepthNodeCore:
             estimator.fall_back_to_cpu()
             return estimator.predict(rgb)
 
+    def _floor_metric(self, raw: np.ndarray, K: np.ndarray) -> Optional[np.ndarray]:
+        """Metres from the running floor estimate (this frame updates it if it shows a floor)."""
+        self._floor.update(raw, K)
+        scale = self._floor.scale
+        return None if scale is None else raw * np.float32(scale)
+
     def _log_intrinsics(self, source: str, note: str) -> None:
         log = self.get_logger()
         if source == INVALID:
@@ -334,6 +357,16 @@ class DepthNodeCore:
             'depth_scale': f'{estimator.depth_scale:g}',
             'scale_is_metric': str(estimator.scale_is_metric).lower(),
         }
+        floor = self._floor
+        if floor is not None:
+            scale, spread = floor.scale, floor.spread
+            details.update(
+                scale_source='camera_height',
+                depth_scale='unknown (no floor seen yet)' if scale is None else f'{scale:g}',
+                scale_is_metric=str(scale is not None).lower(),
+                floor_frames=floor.frames_with_floor,
+                frames_without_floor=floor.frames_without_floor,
+                floor_scale_cv='' if spread is None else f'{spread:.4f}')
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [diagnostic_status(

@@ -165,6 +165,9 @@ def diagnostic_status(name: str, hardware_id: str, snapshot: Dict[str, Any], ima
     if snapshot.get('invalid', 0) or snapshot.get('errors', 0):
         problems.append(f'{snapshot.get("invalid", 0)} invalid frames, '
                         f'{snapshot.get("errors", 0)} errors (last: {snapshot["last_error"]})')
+    if snapshot.get('waiting_floor', 0) and not snapshot.get('published', 0):
+        problems.append('no floor seen yet: the camera_height scale is unknown, nothing '
+                        'published')
     kinds = snapshot.get('problems', {})
     if kinds:
         problems.append('input problems: ' + ', '.join(
@@ -179,6 +182,7 @@ def diagnostic_status(name: str, hardware_id: str, snapshot: Dict[str, Any], ima
         'frames_dropped': snapshot.get('dropped', 0),
         'frames_invalid': snapshot.get('invalid', 0),
         'frames_waiting_camera_info': snapshot.get('waiting_camera_info', 0),
+        'frames_waiting_floor': snapshot.get('waiting_floor', 0),
         'errors': snapshot.get('errors', 0),
         'gpu_fallbacks': snapshot.get('gpu_fallbacks', 0),
         'fps': f'{snapshot["fps"]:.2f}',
