@@ -153,7 +153,7 @@ class Rig:
             and self.node.alive()
 
     def endpoints(self) -> Dict[str, int]:
-        """Publishers and subscriptions the node has in the graph (leaks show here)."""
+        """Count the node's publishers and subscriptions in the graph (leaks show here)."""
         node = self.probe.node
         name, ns = 'depth_node', self.ns
         return {'publishers': len(node.get_publisher_names_and_types_by_node(name, ns)),
