@@ -58,9 +58,13 @@ def evaluate(bag: Path, weights: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / 'report.json').read_text())
 
 
-def test_offline_report_matches_direct_computation(kitchen_bags, weights, tmp_path):
+def test_offline_report_matches_direct_computation(kitchen_bags, weights, tmp_path, capsys):
     report = evaluate(kitchen_bags['sqlite3'], weights, tmp_path / 'report')
     assert report['frames'] == report['frames_paired'] == 50
+    said = capsys.readouterr()  # what is done, at what size, and progress (not a terminal)
+    assert f'input {SIZE} (requested)' in said.out
+    assert '[bag-eval] offline inference: 50 frames to do' in said.err
+    assert 'done in' in said.err
     for key in ('median_scaled', 'global_scaled'):
         assert set(METRIC_NAMES) <= set(report[key])
         assert all(np.isfinite(report[key][m]) for m in METRIC_NAMES)

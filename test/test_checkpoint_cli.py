@@ -151,7 +151,11 @@ def test_predict_runs_a_checkpoint_at_its_training_size(tmp_path, shared_dir):
 
 
 def test_info_json_reports_every_variant_next_to_the_paper():
-    info = json.loads(cli('info', '--json', '--latency-runs', '1').stdout)
+    result = cli('info', '--json', '--latency-runs', '1')
+    info = json.loads(result.stdout)
+    # a minute's work on a small CPU: progress lines on stderr (not a terminal here)
+    assert '[info] building and timing the networks: 3 variants to do' in result.stderr
+    assert 'done in' in result.stderr
     cards = {c['variant']: c for c in info['variants']}
     assert set(cards) == {'baseline', 'aspp', 'tree_aspp'}
     assert cards['aspp']['depth_net_params'] == cards['tree_aspp']['depth_net_params']

@@ -37,7 +37,10 @@ def test_evaluate_two_checkpoints(tmp_path, test_dir, capsys):
     trained = train_from_config('synthetic_tiny', {
         'model.variant': 'baseline', 'data.synthetic.frames': 5, 'optim.batch_size': 2,
         'train.max_steps': 2, 'val.synthetic.frames': 2, 'train.tensorboard': False,
-        'train.output_dir': str(tmp_path / 'run')})
+        'train.progress': False, 'train.output_dir': str(tmp_path / 'run')})
+    said = capsys.readouterr().err  # progress off still says what runs and when it is done
+    assert 'training: 2 steps to do' in said and 'training: 2/2 steps' in said
+    assert 'done in' in said
     assert trained.name == 'best.pth'
     untrained = save_checkpoint(tmp_path / 'aspp.pth', DepthNet('aspp'),
                                 config={'name': 'aspp_untrained',
@@ -70,7 +73,10 @@ def test_evaluate_two_checkpoints(tmp_path, test_dir, capsys):
     assert 'AbsRel' in table and 'aspp_untrained' in table and 'Params' in table
     figure = cv2.imread(str(out / 'figure3.png'))
     assert figure.shape == (3 * 256, 4 * 320, 3)  # 3 rows: RGB | 2 checkpoints | GT
-    assert 'synthetic_tiny: AbsRel' in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert 'synthetic_tiny: AbsRel' in said.out
+    assert "input 64x64 (the checkpoint's training size)" in said.out
+    assert '[evaluate] best.pth: 1 batches to do' in said.err
     # deployment export: depth network only, fp16 storage, same predictions
     lean = export(trained, tmp_path / 'lean.pth', fp16=True)
     assert lean.stat().st_size < 0.6 * trained.stat().st_size

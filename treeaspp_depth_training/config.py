@@ -89,6 +89,8 @@ DEFAULTS: Dict[str, Any] = {
         'epoch_size': 0,                 # steps per epoch; 0 = one pass over the data
         'lr_schedule': 'constant',       # constant (paper) | cosine (to 5% over the run)
         'grad_clip': 0.0,
+        'init_warmup_steps': 0,          # with model.init: train only the tensors the checkpoint
+                                         # did not give (e.g. a fresh pose net) for these steps
     },
     'train': {
         'device': 'auto',                # auto | cpu | cuda
@@ -104,7 +106,8 @@ DEFAULTS: Dict[str, Any] = {
         'max_steps': 0,                  # stop after this many steps in total (0 = all epochs)
         'max_time_s': 0.0,               # stop after this much training time (0 = no limit)
         'threads': 0,                    # torch CPU threads (0 = torch default)
-        'progress': True,
+        'progress': True,                # a bar on a terminal, else a line every 10 s; false:
+                                         # a line a minute
         'tensorboard': True,
     },
 }

@@ -87,7 +87,7 @@ def evaluate_checkpoint(path: Path, test_set: DepthTestSet, args: argparse.Names
     print(f'[evaluate] {path}: {estimator.describe()}', flush=True)
     result = evaluate_depth(estimator, test_set, args.min_depth, args.max_depth, crop,
                             global_scale=not args.no_global, batch_size=args.batch_size,
-                            num_workers=args.workers)
+                            num_workers=args.workers, progress=f'[evaluate] {path.name}')
     entry: Dict[str, Any] = {
         'name': (ckpt.get('config') or {}).get('name') or path.stem,
         'checkpoint': str(path), 'variant': estimator.variant,

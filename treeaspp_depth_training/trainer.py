@@ -12,7 +12,6 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from treeaspp_depth_ros.checkpoint import (describe_init, init_from_checkpoint, load_checkpoint,
                                            save_checkpoint)
@@ -20,6 +19,7 @@ from treeaspp_depth_ros.geometry import normalize_image
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.losses import LossWeights, SelfSupervisedLoss
 from treeaspp_depth_ros.model.decoder import initial_depth
+from treeaspp_depth_ros.progress import Progress
 
 from .config import dump, output_dir
 from .data.builders import build_train_dataset, build_val_set
@@ -52,10 +52,14 @@ class Trainer:
         self.val_set = build_val_set(config) if self.dist.is_main else None
         depth_net, pose_net = build_networks(config['model'])
         self.init_summary: Optional[Dict[str, Any]] = None
+        self.loaded_params: List[nn.Parameter] = []
         if config['model']['init']:
-            self.init_summary = init_from_checkpoint(
-                load_checkpoint(config['model']['init']),
-                {'depth_net': depth_net, 'pose_net': pose_net})
+            nets = {'depth_net': depth_net, 'pose_net': pose_net}
+            self.init_summary = init_from_checkpoint(load_checkpoint(config['model']['init']),
+                                                     nets)
+            self.loaded_params = [
+                param for net_name, net in nets.items() for name, param in net.named_parameters()
+                if name in set(self.init_summary[net_name]['loaded'])]
             if self.dist.is_main:
                 print(f'model.init {config["model"]["init"]}:\n'
                       f'{describe_init(self.init_summary)}')
@@ -213,6 +217,10 @@ class Trainer:
         self.nonfinite_streak = 0
         self._set_learning_rate()
         self.scaler.scale(total).backward()
+        if self.global_step < self.config['optim']['init_warmup_steps']:
+            # warm-up after model.init: the loaded tensors wait (Adam skips a None gradient)
+            for param in self.loaded_params:
+                param.grad = None
         if self.config['optim']['grad_clip'] > 0:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.net.parameters(), self.config['optim']['grad_clip'])
@@ -269,8 +277,11 @@ class Trainer:
                     text = describe_init(self.init_summary).replace('\n', '  \n')
                     self.writer.add_text('model/init', f'{self.config["model"]["init"]}  \n'
                                          f'{text}', self.global_step)
-        bar = tqdm(total=max_steps, initial=self.global_step, unit='step', dynamic_ncols=True,
-                   disable=not (train['progress'] and self.dist.is_main))
+        # train.progress false still prints a line now and then: a silent run looks hung
+        bar = Progress(max_steps, 'training', 'steps', initial=self.global_step,
+                       bar=None if train['progress'] else False,
+                       interval_s=10.0 if train['progress'] else 60.0,
+                       enabled=self.dist.is_main)
         images_per_step = self.config['optim']['batch_size'] * self.dist.world_size
         stop = self.global_step >= max_steps
         try:
@@ -293,7 +304,7 @@ class Trainer:
         best = self.out / 'best.pth'
         return best if best.is_file() else self.out / 'last.pth'
 
-    def _run_epoch(self, bar: tqdm, images_per_step: int, max_steps: int) -> bool:
+    def _run_epoch(self, bar: Progress, images_per_step: int, max_steps: int) -> bool:
         train = self.config['train']
         self.sampler.set_position(self.epoch, self.step_in_epoch * self.loader.batch_size)
         rate = None
@@ -311,8 +322,7 @@ class Trainer:
             tick = now
             self.history.append(dict(logs, step=self.global_step))
             bar.update(1)
-            bar.set_postfix(epoch=self.epoch, loss=f'{logs["loss"]:.4f}', img_s=f'{rate:.1f}',
-                            refresh=False)
+            bar.set_postfix(epoch=self.epoch, loss=f'{logs["loss"]:.4f}', img_s=f'{rate:.1f}')
             self._log(logs, rate)
             if self.global_step % train['checkpoint_every'] == 0:
                 self.save('last')

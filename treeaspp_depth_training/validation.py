@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import aggregate_metrics, compute_depth_metrics
+from treeaspp_depth_ros.progress import track
 
 from .data.datasets import collate_test, DepthTestSet
 
@@ -36,13 +37,19 @@ def _predict(estimator: DepthEstimator, rgbs: List[np.ndarray]) -> List[np.ndarr
 
 def evaluate_depth(estimator: DepthEstimator, test_set: DepthTestSet, min_depth: float = 0.1,
                    max_depth: float = 10.0, crop: Optional[str] = 'eigen',
-                   global_scale: bool = True, batch_size: int = 8, num_workers: int = 0
-                   ) -> Dict[str, Any]:
-    """Mean metrics under median scaling (and, optionally, one global scale)."""
+                   global_scale: bool = True, batch_size: int = 8, num_workers: int = 0,
+                   progress: Optional[str] = None) -> Dict[str, Any]:
+    """Mean metrics under median scaling (and, optionally, one global scale).
+
+    `progress` names the step in progress output (batches); None (validation during
+    training) prints nothing.
+    """
     options = {'min_depth': min_depth, 'max_depth': max_depth, 'crop': crop}
     per_image: List[Dict[str, float]] = []
     infer_time = 0.0
-    for rgbs, gts, _ in _loader(test_set, batch_size, num_workers):
+    loader = _loader(test_set, batch_size, num_workers)
+    batches = track(loader, len(loader), progress or '', 'batches', enabled=bool(progress))
+    for rgbs, gts, _ in batches:
         start = time.perf_counter()
         preds = _predict(estimator, rgbs)
         infer_time += time.perf_counter() - start
@@ -60,7 +67,9 @@ def evaluate_depth(estimator: DepthEstimator, test_set: DepthTestSet, min_depth:
     if global_scale:
         scale = float(np.median(ratios))
         rows = []
-        for rgbs, gts, _ in _loader(test_set, batch_size, num_workers):
+        loader = _loader(test_set, batch_size, num_workers)
+        for rgbs, gts, _ in track(loader, len(loader), f'{progress} (global scale)',
+                                  'batches', enabled=bool(progress)):
             rows.extend(compute_depth_metrics(p, g, scale=scale, **options)
                         for p, g in zip(_predict(estimator, rgbs), gts))
         result['global'] = dict(aggregate_metrics(rows), scale=scale)

@@ -25,6 +25,7 @@ from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.conversions.stamps import make_header
 from treeaspp_depth_ros.node import params
 from treeaspp_depth_ros.node.outputs import IntrinsicsResolver, INVALID, OutputBuilder
+from treeaspp_depth_ros.progress import track
 from treeaspp_depth_ros.sizes import add_input_size_option
 import yaml
 
@@ -185,7 +186,9 @@ def run_offline(args: argparse.Namespace, inputs: evaluation.EvalInputs,
     timings = {'decode_s': 0.0, 'inference_s': 0.0, 'metrics_s': 0.0, 'record_s': 0.0}
     node = OfflineNode(config, inputs.camera_info_topic or '') if recorder is not None else None
     started = time.perf_counter()
-    for frame in evaluation.iter_frames(inputs):
+    frames = track(evaluation.iter_frames(inputs), len(inputs.pairs),
+                   '[bag-eval] offline inference', 'frames')
+    for frame in frames:
         t0 = time.perf_counter()
         rgb = evaluation.decode_rgb(inputs, frame)
         gt = evaluation.decode_depth(inputs, frame)

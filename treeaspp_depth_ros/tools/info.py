@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .. import __version__
 from ..model import DepthNet, PoseNet, VARIANTS
+from ..progress import track
 
 #: the paper's Table 1 (RTX 3090; model size as the authors report it)
 PAPER_TABLE1 = {
@@ -71,12 +72,15 @@ def variant_card(variant: str, latency_runs: int) -> Dict[str, object]:
 
 
 def collect(latency_runs: int = 10) -> Dict[str, object]:
+    # building, counting and timing three networks takes a minute on a small CPU: say so
+    variants = track(VARIANTS, len(VARIANTS), '[info] building and timing the networks',
+                     'variants')
     return {
         'package_version': __version__,
         'torch': torch.__version__,
         'cpu': platform.processor() or platform.machine(),
         'threads': torch.get_num_threads(),
-        'variants': [variant_card(v, latency_runs) for v in VARIANTS],
+        'variants': [variant_card(v, latency_runs) for v in variants],
     }
 
 
