@@ -24,6 +24,9 @@ COMMANDS = {
     'make-bag': ('treeaspp_depth_ros.bag.make_bag', 'build a rosbag2 from a dataset folder'),
     'bag-eval': ('treeaspp_depth_ros.bag.bag_eval', 'evaluate depth on a rosbag2 recording'),
     'calibrate-scale': ('treeaspp_depth_ros.bag.calibrate', 'store a metric depth scale'),
+    'export': ('treeaspp_depth_ros.tools.export',
+               'the depth network as ONNX (fp32 or INT8) for the onnxruntime / openvino / '
+               'tensorrt backends'),
 }
 
 

@@ -14,7 +14,11 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from .backends import check_backend_name, resolve_backend
+from .backends.factory import cached_export, make_onnx_runner
+from .backends.torch_runner import TorchRunner
 from .checkpoint import load_depth_net, training_input_size
+from .export import check_onnx_matches, is_onnx_path, read_onnx_info
 from .geometry import normalize_image
 from .model import DepthNet
 from .sizes import check_input_size, DEFAULT_INPUT_SIZE
@@ -34,9 +38,13 @@ def read_scale_sidecar(weights: Union[str, Path]) -> Optional[float]:
         return None
     try:
         value = float(yaml.safe_load(path.read_text())['depth_scale'])
-    except (yaml.YAMLError, KeyError, TypeError, ValueError) as error:
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as error:  # garbage, not UTF-8
         raise ValueError(f'{path}: expected a YAML mapping with a numeric depth_scale '
-                         f'({error})') from None
+                         f'({type(error).__name__}: {(str(error).splitlines() or [""])[0]})'
+                         ) from None
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f'{path}: depth_scale must be a positive number, got {value} (fix or '
+                         'delete the file, or run calibrate-scale again)')
     return value
 
 
@@ -51,20 +59,50 @@ def resolve_device(device: str = 'auto') -> torch.device:
     return resolved
 
 
+#: torch's CPU memory layout by default (benchmarks/results/backends.json)
+TORCH_CHANNELS_LAST = False
+
+
 class DepthEstimator:
-    """Turn RGB frames into depth maps (metres when a calibrated scale is known)."""
+    """
+    Turn RGB frames into depth maps (metres when a calibrated scale is known).
+
+    `weights`: a checkpoint, a `DepthNet`, or an exported .onnx file (whose metadata gives the
+    variant, input size and depth scale). `backend` (`treeaspp_depth_ros.backends`) only
+    replaces the network call: preprocessing, scale and resize back are the same for all.
+    """
 
     def __init__(self, weights: Union[str, Path, DepthNet], device: str = 'auto',
                  input_size: Optional[Sequence[int]] = None, precision: str = 'fp32',
-                 depth_scale: Optional[float] = None) -> None:
+                 depth_scale: Optional[float] = None, backend: str = 'torch',
+                 cpu_threads: Optional[int] = None, engine_rebuild: bool = False,
+                 channels_last: Optional[bool] = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
         if input_size is not None:
             input_size = check_input_size(input_size)  # a bad size fails before the load
+        onnx_file = is_onnx_path(weights)
+        if check_backend_name(backend) == 'torch' and onnx_file:
+            raise ValueError(f'the torch backend needs a checkpoint (.pth), not {weights}: use '
+                             'backend onnxruntime, openvino, tensorrt or auto')
         self.device = resolve_device(device)
+        self.backend = resolve_backend(backend, self.device.type, onnx_only=onnx_file)
+        if self.backend == 'openvino' and device == 'auto':
+            self.device = torch.device('cpu')  # OpenVINO runs on the CPU here
         self.checkpoint: dict = {}
+        self.net: Optional[DepthNet] = None
+        self.onnx_info = None
         if isinstance(weights, DepthNet):
             self.net = weights.eval().to(self.device)
+        elif onnx_file:
+            self.onnx_info = read_onnx_info(weights)
+            check_onnx_matches(self.onnx_info, input_size=input_size)
+            input_size, self.checkpoint['variant'] = None, self.onnx_info.variant
+            if self.onnx_info.depth_scale is not None:
+                self.checkpoint['depth_scale'] = self.onnx_info.depth_scale
+            sidecar_scale = read_scale_sidecar(weights)
+            if sidecar_scale is not None:
+                self.checkpoint['depth_scale'] = sidecar_scale
         else:
             self.net, self.checkpoint = load_depth_net(weights, self.device)
             sidecar_scale = read_scale_sidecar(weights)
@@ -72,13 +110,15 @@ class DepthEstimator:
                 self.checkpoint['depth_scale'] = sidecar_scale
         # A network is only right at the size it was trained at: default to that, say which.
         trained = training_input_size(self.checkpoint)
-        if input_size is not None:
+        if self.onnx_info is not None:
+            self.input_size, self.input_size_source = self.onnx_info.input_size, 'onnx'
+        elif input_size is not None:
             self.input_size, self.input_size_source = input_size, 'requested'
         elif trained is not None:
             self.input_size, self.input_size_source = check_input_size(trained), 'checkpoint'
         else:
             self.input_size, self.input_size_source = DEFAULT_INPUT_SIZE, 'default'
-        self.variant = self.net.variant
+        self.variant = self.net.variant if self.net is not None else self.onnx_info.variant
         stored_scale = self.checkpoint.get('depth_scale')
         self.scale_is_metric = depth_scale is not None or stored_scale is not None
         chosen = depth_scale if depth_scale is not None else stored_scale
@@ -87,26 +127,47 @@ class DepthEstimator:
             raise ValueError(f'depth_scale must be a positive number, got {self.depth_scale}')
         self.precision = precision
         self._autocast_dtype = PRECISIONS[precision]
+        if self.backend == 'torch':
+            layout = TORCH_CHANNELS_LAST if channels_last is None else channels_last
+            self.runner = TorchRunner(self.net, self.device, precision, channels_last=layout)
+        else:
+            if self.onnx_info is None:
+                if self.net is not None and not isinstance(weights, (str, Path)):
+                    raise ValueError(f'backend {self.backend} needs a checkpoint file or an '
+                                     'exported .onnx, not a DepthNet object')
+                self.onnx_info = cached_export(weights, self.input_size)
+            self.runner = make_onnx_runner(self.backend, self.onnx_info, self.device,
+                                           cpu_threads, engine_rebuild)
+            self.device = self.runner.device
 
     @property
     def input_size_text(self) -> str:
         """Describe the size in use and where it came from (logs, diagnostics, reports)."""
         width, height = self.input_size
         origin = {'requested': 'requested', 'checkpoint': "the checkpoint's training size",
+                  'onnx': "the ONNX file's static shape",
                   'default': 'default: the checkpoint names no training size'}
         return f'{width}x{height} ({origin[self.input_size_source]})'
 
     def describe(self) -> str:
-        """One line for the start of every command: network, input size, device."""
+        """One line for the start of every command: network, input size, device, backend."""
         return (f'{self.variant} network, input {self.input_size_text}, {self.device}, '
-                f'{torch.get_num_threads()} CPU threads')
+                f'{torch.get_num_threads()} CPU threads, backend {self.describe_backend()}')
+
+    def describe_backend(self) -> str:
+        """Name the backend in use and its settings (diagnostics, `info`, reports)."""
+        return self.runner.describe()
 
     def fall_back_to_cpu(self) -> None:
         """Continue on the CPU after a GPU failure (out of memory, device lost)."""
-        self.net = self.net.to('cpu')
-        self.device = torch.device('cpu')
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        self.runner = self.runner.fall_back_to_cpu()
+        self.backend, self.device = self.runner.name, self.runner.device
+        if self.backend == 'torch':
+            self.net = self.runner.net
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """Resize and normalise RGB frames into the network's input batch (every backend's)."""
+        return self._to_batch(images)
 
     def _to_batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         width, height = self.input_size
@@ -129,10 +190,7 @@ class DepthEstimator:
         if not images:
             return []
         batch = self._to_batch(images)
-        use_autocast = self.device.type == 'cuda' and self._autocast_dtype != torch.float32
-        with torch.autocast(self.device.type, dtype=self._autocast_dtype, enabled=use_autocast):
-            disparity = self.net(batch)
-        depth = (self.depth_scale / disparity.float())
+        depth = self.depth_scale * self.runner(batch)  # network units -> metres
         outputs = []
         for index, rgb in enumerate(images):
             d = depth[index:index + 1]

@@ -1,0 +1,63 @@
+"""`treeaspp-depth export`: a checkpoint's depth network as an ONNX file (fp32 or INT8)."""
+
+import argparse
+from pathlib import Path
+import tempfile
+
+import numpy as np
+
+from ..checkpoint import CheckpointError
+from ..cli import CommandError
+from ..export import (calibration_inputs, export_onnx, OPSET, quantize_int8, read_onnx_info)
+from ..sizes import add_input_size_option
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--weights', required=True, type=Path, help='checkpoint (.pth)')
+    parser.add_argument('--format', default='onnx', choices=['onnx'], help='export format')
+    add_input_size_option(parser, '; the graph has this static shape')
+    parser.add_argument('--output', type=Path, default=None,
+                        help='output file (default: CKPT_STEM[_int8].onnx beside the checkpoint)')
+    parser.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (>= 17, default '
+                        f'{OPSET})')
+    parser.add_argument('--int8', action='store_true',
+                        help='static INT8 quantisation (QDQ) for CPU backends; needs '
+                             '--calibration')
+    parser.add_argument('--calibration', type=Path, default=None,
+                        help='folder of RGB frames from the target camera for --int8')
+    parser.add_argument('--calibration-frames', type=int, default=64,
+                        help='at most this many calibration frames (default 64)')
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.int8 and args.calibration is None:
+        raise CommandError('--int8 needs --calibration DIR (frames from the target camera)')
+    suffix = '_int8.onnx' if args.int8 else '.onnx'
+    output = args.output or args.weights.with_name(args.weights.stem + suffix)
+    try:
+        if not args.int8:
+            export_onnx(args.weights, output, args.input_size, opset=args.opset)
+        else:
+            _export_int8(args, output)
+        info = read_onnx_info(output)
+    except (CheckpointError, ValueError, ImportError) as error:
+        raise CommandError(str(error)) from None
+    scale = 'metric depth_scale %.6g' % info.depth_scale if info.depth_scale else 'up to scale'
+    print(f'[export] {output}: {info.variant}, input {info.input_size[0]}x{info.input_size[1]}, '
+          f'{info.precision}, {scale}, opset {args.opset}')
+    return 0
+
+
+def _export_int8(args: argparse.Namespace, output: Path) -> None:
+    from ..inference import DepthEstimator
+    with tempfile.TemporaryDirectory() as folder:
+        fp32 = export_onnx(args.weights, Path(folder) / 'fp32.onnx', args.input_size,
+                           opset=args.opset)
+        info = read_onnx_info(fp32)
+        estimator = DepthEstimator(args.weights, device='cpu', input_size=info.input_size)
+
+        def preprocess(rgb: np.ndarray) -> np.ndarray:
+            return estimator.preprocess([rgb]).numpy()
+        inputs = calibration_inputs(args.calibration, info.input_size, preprocess,
+                                    limit=args.calibration_frames)
+        quantize_int8(fp32, output, inputs)
