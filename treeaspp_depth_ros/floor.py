@@ -44,8 +44,11 @@ class FloorOptions:
 
     #: fraction of the image, from the bottom, where floor points are taken
     lower_fraction: float = 0.5
-    #: largest angle (degrees) between the plane normal and the camera's down direction
-    max_tilt_deg: float = 30.0
+    #: largest angle (degrees) between the plane normal and the camera's down direction: a
+    #: "floor" tilted more than this against the known down direction is furniture, a wall
+    #: bottom or a badly predicted floor (15 kept the demo weights' scale closest to the truth
+    #: on synthetic rooms; 30 let more wrong planes in)
+    max_tilt_deg: float = 15.0
     #: inlier band: |distance to plane| < inlier_tolerance x the point's depth (scale-free)
     inlier_tolerance: float = 0.03
     #: a floor needs at least this fraction of the sampled points as inliers ...

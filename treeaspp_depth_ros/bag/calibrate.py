@@ -1,17 +1,27 @@
 """
 `treeaspp-depth calibrate-scale`: store one metric scale so the node publishes metres.
 
-Self-supervised monocular depth is correct only up to scale. The scale that maps the network's
-depth to metres is the median over frames of median(gt) / median(pred); its spread over the
-sequence (reported) says how far a single scale can be trusted. The scale goes into the
-checkpoint as `depth_scale` (written atomically), or into a `<weights>.scale.yaml` sidecar.
+Self-supervised monocular depth is correct only up to scale. Three ways to find the scale, for
+robots with and without a depth sensor:
+
+- ``ground-truth`` (default): median over frames of median(gt) / median(pred), from a bag or
+  dataset with depth;
+- ``camera-height``: the floor plane fitted to each frame's predicted points lies ``h``
+  network units below the camera (:mod:`treeaspp_depth_ros.floor`); the scale is
+  camera_height / h, median over the frames that show a floor;
+- ``odometry``: the median over frame pairs with enough motion of the odometry's translation
+  over the pose network's (SC-SfMLearner trains pose and depth to one consistent scale).
+
+Each reports the spread of its per-frame (per-pair) ratios, which says how far one scale can be
+trusted. The scale goes into the checkpoint as `depth_scale` (written atomically), or into a
+`<weights>.scale.yaml` sidecar, whichever the method.
 """
 
 import argparse
 import json
 from pathlib import Path
 import time
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -19,11 +29,21 @@ from treeaspp_depth_ros.bag import evaluation
 from treeaspp_depth_ros.bag.bag_eval import make_estimator
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
+from treeaspp_depth_ros.data.records import Dataset
+from treeaspp_depth_ros.floor import down_direction, fit_floor, FloorOptions
+from treeaspp_depth_ros.progress import track
 from treeaspp_depth_ros.sizes import add_input_size_option
+
+
+METHODS = ('ground-truth', 'camera-height', 'odometry')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--weights', required=True, help='checkpoint to calibrate')
+    parser.add_argument('--method', choices=METHODS, default='ground-truth',
+                        help='ground-truth: depth recorded next to the images (default); '
+                             'camera-height: the floor and --camera-height; odometry: '
+                             "--odom-topic and the checkpoint's pose network")
     source = parser.add_argument_group('source (a bag or a dataset folder)')
     source.add_argument('--bag', type=Path, help='rosbag2 with images and ground-truth depth')
     source.add_argument('--image-topic', help='colour topic in --bag')
@@ -32,6 +52,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument('--format', choices=FORMATS, help='layout of --dataset')
     source.add_argument('--depth-dir', type=Path, help='--format folder: ground-truth depth')
     source.add_argument('--depth-unit', type=float, help='metres per PNG depth unit')
+    source.add_argument('--intrinsics', metavar='FX,FY,CX,CY|FILE',
+                        help='camera-height: intrinsics when the bag has no camera_info or '
+                             'the folder no intrinsics file')
+    floor = parser.add_argument_group('--method camera-height (no depth sensor needed)')
+    floor.add_argument('--camera-height', type=float, metavar='H',
+                       help='height of the camera above the floor in metres (URDF)')
+    floor.add_argument('--camera-pitch', type=float, default=0.0, metavar='DEG',
+                       help='degrees the camera looks down (URDF; default 0): the floor '
+                            'height is measured along this down direction')
+    floor.add_argument('--max-tilt', type=float, default=FloorOptions.max_tilt_deg,
+                       metavar='DEG', help='largest angle between the fitted floor normal and '
+                       'the down direction (default %(default)s)')
+    floor.add_argument('--floor-fraction', type=float, default=FloorOptions.lower_fraction,
+                       help='lower part of the image searched for the floor (default '
+                            '%(default)s)')
+    odometry = parser.add_argument_group('--method odometry (needs a pose network)')
+    odometry.add_argument('--odom-topic', metavar='TOPIC',
+                          help='nav_msgs/Odometry or geometry_msgs/PoseStamped topic in --bag '
+                               '(e.g. /camera/pose_gt from make-bag); a --dataset uses its '
+                               'own poses')
+    odometry.add_argument('--min-translation', type=float, default=0.05, metavar='M',
+                          help='pairs move at least this far by odometry (default %(default)s)')
+    odometry.add_argument('--max-translation', type=float, default=0.5, metavar='M',
+                          help='... and at most this far (default %(default)s)')
+    odometry.add_argument('--max-gap', type=int, default=15, metavar='N',
+                          help='largest frame distance within a pair (default %(default)s)')
     parser.add_argument('--output', type=Path,
                         help='checkpoint to write (default: update --weights in place, '
                              'atomically)')
@@ -54,6 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 FrameIterator = Iterator[Tuple[evaluation.Pair, np.ndarray, np.ndarray]]
 
 
+PROGRESS = '[calibrate-scale] predicting depth'
+
+
 def _bag_frames(args) -> Tuple[FrameIterator, str, Callable[[], None]]:
     if not args.image_topic or not args.depth_topic:
         raise CommandError('--bag needs --image-topic and --depth-topic')
@@ -62,7 +111,8 @@ def _bag_frames(args) -> Tuple[FrameIterator, str, Callable[[], None]]:
                                     max_frames=args.max_frames, auto_camera_info=False)
 
     def frames():
-        for frame in evaluation.iter_frames(inputs):
+        for frame in track(evaluation.iter_frames(inputs), len(inputs.pairs), PROGRESS,
+                           'frames'):
             yield (frame.pair, evaluation.decode_rgb(inputs, frame),
                    evaluation.decode_depth(inputs, frame))
     return frames(), f'bag {args.bag} ({args.image_topic}, {args.depth_topic})', \
@@ -80,7 +130,7 @@ def _dataset_frames(args) -> Tuple[FrameIterator, str, Callable[[], None]]:
     count = len(dataset) if args.max_frames is None else min(len(dataset), args.max_frames)
 
     def frames():
-        for i in range(count):
+        for i in track(range(count), count, PROGRESS, 'frames'):
             frame = dataset.frames[i]
             pair = evaluation.Pair(index=i, image_ordinal=i, depth_ordinal=i,
                                    stamp_ns=frame.stamp_ns,
@@ -116,12 +166,204 @@ def write_sidecar(weights: Path, info: Dict[str, object]) -> Path:
     return path
 
 
+def ratio_spread(values: Sequence[float]) -> Dict[str, float]:
+    """Spread of per-frame (or per-pair) scale ratios, named as the ground-truth method's."""
+    values = np.asarray(values, dtype=np.float64)
+    return {'scale_ratio_cv': float(values.std() / values.mean()),
+            'scale_ratio_p5': float(np.percentile(values, 5)),
+            'scale_ratio_p95': float(np.percentile(values, 95)),
+            'scale_ratio_min': float(values.min()), 'scale_ratio_max': float(values.max())}
+
+
+FloorFrame = Tuple[np.ndarray, np.ndarray, float, Sequence[float]]
+
+
+def calibrate_camera_height(estimator, frames: Iterable[FloorFrame],
+                            options: FloorOptions = FloorOptions()) -> Dict[str, object]:
+    """
+    Median over frames of camera_height / floor distance in raw network depth.
+
+    ``frames`` yields (rgb, K at the image's resolution, camera height in metres, the camera's
+    down direction in the optical frame); frames without a usable floor are counted.
+    """
+    started = time.perf_counter()
+    scales: List[float] = []
+    without = 0
+    for rgb, K, height, down in frames:
+        fit = fit_floor(estimator.predict(rgb), K, options, down)
+        if fit is None:
+            without += 1
+        else:
+            scales.append(fit.scale(height))
+    if not scales:
+        raise CommandError(f'no usable floor in any of {without} frames (RANSAC over the lower '
+                           f'{options.lower_fraction:g} of the image, normal within '
+                           f'{options.max_tilt_deg:g} deg of the down direction); check '
+                           '--camera-pitch, or use another method')
+    return {'global_scale': float(np.median(scales)), 'frames': len(scales),
+            'frames_without_floor': without, 'ratios': scales, **ratio_spread(scales),
+            'seconds': time.perf_counter() - started}
+
+
+def motion_pairs(positions: np.ndarray, min_translation: float, max_translation: float,
+                 max_gap: int) -> List[Tuple[int, int, float]]:
+    """(i, j, distance): for each frame i the nearest later frame j that moved enough."""
+    positions = np.asarray(positions, dtype=np.float64)
+    pairs = []
+    for i in range(len(positions) - 1):
+        ahead = positions[i + 1:i + 1 + max_gap]
+        moved = np.linalg.norm(ahead - positions[i], axis=1)
+        far = np.nonzero(moved >= min_translation)[0]
+        if len(far) and moved[far[0]] <= max_translation:
+            pairs.append((i, i + 1 + int(far[0]), float(moved[far[0]])))
+    return pairs
+
+
+def calibrate_odometry(estimator, pose_net, sequence: Dataset, min_translation: float,
+                       max_translation: float, max_gap: int) -> Dict[str, object]:
+    """
+    Median over frame pairs of odometry translation / pose-network translation.
+
+    The pose network sees the pair as the depth network sees single frames (the estimator's
+    input size and normalisation), on the estimator's device. Only distances are compared,
+    so odometry of the robot body serves for a camera that moves with it (small lever arms).
+    """
+    import torch
+    started = time.perf_counter()
+    positions = np.array([frame.pose[:3, 3] for frame in sequence.frames])
+    pairs = motion_pairs(positions, min_translation, max_translation, max_gap)
+    if not pairs:
+        steps = np.linalg.norm(np.diff(positions, axis=0), axis=1) if len(positions) > 1 \
+            else np.zeros(1)
+        raise CommandError(
+            f'no frame pair moved between {min_translation:g} and {max_translation:g} m within '
+            f'{max_gap} frames by odometry (largest step between frames {steps.max():.4f} m); '
+            'record while the robot drives, or change --min-translation / --max-gap')
+    pose_net = pose_net.to(estimator.device).eval()
+    cache: Dict[int, np.ndarray] = {}
+
+    def rgb(index: int) -> np.ndarray:
+        if index not in cache:
+            if len(cache) > max_gap + 1:
+                cache.pop(min(cache))
+            cache[index] = sequence.rgb(index)
+        return cache[index]
+    ratios, network = [], []
+    with torch.inference_mode():
+        for i, j, distance in pairs:
+            batch = estimator._to_batch([rgb(i), rgb(j)])
+            moved = float(torch.linalg.norm(pose_net(batch[:1], batch[1:])[0, :3].float()))
+            network.append(moved)
+            if moved > 0:
+                ratios.append(distance / moved)
+    if not ratios:
+        raise CommandError('the pose network predicts no translation for any pair; is it '
+                           'trained?')
+    return {'global_scale': float(np.median(ratios)), 'frames': len(sequence),
+            'pairs': len(ratios), 'ratios': ratios,
+            'odometry_translation_median': float(np.median([d for _, _, d in pairs])),
+            'network_translation_median': float(np.median(network)), **ratio_spread(ratios),
+            'seconds': time.perf_counter() - started}
+
+
+def _sequence(args: argparse.Namespace, poses: bool) -> Tuple[Dataset, str]:
+    """Images, intrinsics and (for odometry) poses of the bag or dataset, up to --max-frames."""
+    from treeaspp_depth_ros.data import DataError
+    from treeaspp_depth_ros.data.bag import DEFAULT_IMAGE_TOPIC, load_bag
+    try:
+        if args.bag is not None:
+            topic = args.image_topic or DEFAULT_IMAGE_TOPIC
+            sequence = load_bag(args.bag, image_topic=topic, intrinsics=args.intrinsics,
+                                pose_topic=args.odom_topic if poses else None,
+                                max_dt=args.max_dt)
+            source = f'bag {args.bag} ({topic}' + (f', {args.odom_topic})' if poses else ')')
+        else:
+            if not args.format:
+                raise CommandError('--dataset needs --format')
+            sequence = load_dataset(args.format, args.dataset, intrinsics=args.intrinsics,
+                                    max_difference=args.max_dt)
+            source = f'{args.format} dataset {args.dataset}'
+            if poses and not sequence.has_pose:
+                raise CommandError(f'dataset {args.dataset} ({args.format}) has no poses; '
+                                   '--method odometry needs them (or a bag with --odom-topic)')
+    except DataError as error:
+        raise CommandError(str(error)) from None
+    if args.max_frames is not None:
+        sequence.frames = sequence.frames[:max(0, args.max_frames)]
+    if not len(sequence):
+        raise CommandError(f'{source} has no frames')
+    return sequence, source
+
+
+def _floor_frames(sequence: Dataset, height: float, down: np.ndarray
+                  ) -> Iterator[FloorFrame]:
+    for i in range(len(sequence)):
+        yield sequence.rgb(i), sequence.K, height, down
+
+
+def _calibrate(args: argparse.Namespace, estimator, checkpoint: dict
+               ) -> Tuple[Dict[str, object], Dict[str, object], Dict[str, object]]:
+    """Run the chosen method: (results, info for checkpoint and report, report extras)."""
+    if args.method == 'ground-truth':
+        frames, source, close = (_bag_frames(args) if args.bag is not None
+                                 else _dataset_frames(args))
+        try:
+            results = calibrate(estimator, frames, args.min_depth, args.max_depth)
+        finally:
+            close()
+        info = {'source': source, 'frames': int(results['frames']),
+                'depth_range': [args.min_depth, args.max_depth]}
+        extras = {'median_scaled': results['median_scaled'],
+                  'global_scaled': results['global_scaled']}
+        info.update({k: float(results[k]) for k in (
+            'scale_ratio_cv', 'scale_ratio_p5', 'scale_ratio_p95', 'scale_ratio_min',
+            'scale_ratio_max')})
+        info['abs_rel_global_scaled'] = float(results['global_scaled']['abs_rel'])
+        info['abs_rel_median_scaled'] = float(results['median_scaled']['abs_rel'])
+        return results, info, extras
+    if args.method == 'camera-height':
+        options = FloorOptions(lower_fraction=args.floor_fraction, max_tilt_deg=args.max_tilt)
+        sequence, source = _sequence(args, poses=False)
+        down = down_direction(args.camera_pitch)
+        results = calibrate_camera_height(
+            estimator, _floor_frames(sequence, args.camera_height, down), options)
+        info = {'source': source, 'frames': int(results['frames']),
+                'frames_without_floor': int(results['frames_without_floor']),
+                'camera_height': args.camera_height, 'camera_pitch_deg': args.camera_pitch}
+    else:
+        from treeaspp_depth_ros.checkpoint import CheckpointError, load_pose_net
+        try:
+            pose_net = load_pose_net(checkpoint)
+        except CheckpointError as error:
+            raise CommandError(f'--method odometry needs a pose network: {args.weights}: '
+                               f'{error}; use a training checkpoint (runs/NAME/best.pth or '
+                               'last.pth) or another method') from None
+        sequence, source = _sequence(args, poses=True)
+        results = calibrate_odometry(estimator, pose_net, sequence, args.min_translation,
+                                     args.max_translation, args.max_gap)
+        info = {'source': source, 'frames': int(results['frames']),
+                'pairs': int(results['pairs']),
+                'translation_range': [args.min_translation, args.max_translation],
+                'odometry_translation_median': results['odometry_translation_median'],
+                'network_translation_median': results['network_translation_median']}
+    info.update({k: float(results[k]) for k in (
+        'scale_ratio_cv', 'scale_ratio_p5', 'scale_ratio_p95', 'scale_ratio_min',
+        'scale_ratio_max')})
+    return results, info, {'ratios': [float(r) for r in results['ratios']]}
+
+
 def run(args: argparse.Namespace) -> int:
     from treeaspp_depth_ros.checkpoint import atomic_torch_save, CheckpointError, load_checkpoint
     if (args.bag is None) == (args.dataset is None):
         raise CommandError('give exactly one source: --bag BAG or --dataset SRC --format F')
     if args.sidecar and args.output is not None:
         raise CommandError('--sidecar and --output exclude each other')
+    if args.method == 'camera-height' and not (args.camera_height or 0) > 0:
+        raise CommandError('--method camera-height needs --camera-height H (metres from the '
+                           'floor to the camera, > 0)')
+    if args.method == 'odometry' and args.bag is not None and not args.odom_topic:
+        raise CommandError('--method odometry with --bag needs --odom-topic (a '
+                           'nav_msgs/Odometry or geometry_msgs/PoseStamped topic)')
     weights = Path(args.weights)
     try:
         checkpoint = load_checkpoint(weights) if weights.is_file() else None
@@ -134,26 +376,11 @@ def run(args: argparse.Namespace) -> int:
     estimator = make_estimator(str(weights), args.device, args.input_size, 'fp32',
                                depth_scale=1.0)
     print(f'[calibrate-scale] {estimator.describe()}', flush=True)
-    frames, source, close = _bag_frames(args) if args.bag is not None else _dataset_frames(args)
-    try:
-        results = calibrate(estimator, frames, args.min_depth, args.max_depth)
-    finally:
-        close()
+    results, details, extras = _calibrate(args, estimator, checkpoint)
     scale = float(results['global_scale'])
-    info: Dict[str, object] = {
-        'depth_scale': scale,
-        'source': source,
-        'frames': int(results['frames']),
-        'input_size': list(estimator.input_size),
-        'depth_range': [args.min_depth, args.max_depth],
-        'scale_ratio_cv': float(results['scale_ratio_cv']),
-        'scale_ratio_p5': float(results['scale_ratio_p5']),
-        'scale_ratio_p95': float(results['scale_ratio_p95']),
-        'scale_ratio_min': float(results['scale_ratio_min']),
-        'scale_ratio_max': float(results['scale_ratio_max']),
-        'abs_rel_global_scaled': float(results['global_scaled']['abs_rel']),
-        'abs_rel_median_scaled': float(results['median_scaled']['abs_rel']),
-    }
+    info: Dict[str, object] = {'depth_scale': scale, 'method': args.method}
+    info.update(details)
+    info['input_size'] = list(estimator.input_size)
     target: Optional[Path] = None
     if not args.dry_run:
         if args.sidecar:
@@ -168,17 +395,25 @@ def run(args: argparse.Namespace) -> int:
             atomic_torch_save(checkpoint, target)
     if args.report is not None:
         report = dict(info, previous_depth_scale=previous, written=str(target) if target else None,
-                      median_scaled=results['median_scaled'],
-                      global_scaled=results['global_scaled'])
+                      **extras)
         args.report.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.report.with_name(f'.{args.report.name}.tmp')
         tmp.write_text(json.dumps(report, indent=2) + '\n')
         tmp.replace(args.report)
     spread = (f'CV {info["scale_ratio_cv"]:.4f}, p5..p95 {info["scale_ratio_p5"]:.4g}..'
               f'{info["scale_ratio_p95"]:.4g}')
-    print(f'depth_scale = {scale:.6g} from {info["frames"]} frames of {source} ({spread}); '
-          f'AbsRel with it {info["abs_rel_global_scaled"]:.4f} '
-          f'(per-frame median scaling {info["abs_rel_median_scaled"]:.4f})')
+    if args.method == 'ground-truth':
+        print(f'depth_scale = {scale:.6g} from {info["frames"]} frames of {info["source"]} '
+              f'({spread}); AbsRel with it {info["abs_rel_global_scaled"]:.4f} '
+              f'(per-frame median scaling {info["abs_rel_median_scaled"]:.4f})')
+    elif args.method == 'camera-height':
+        print(f'depth_scale = {scale:.6g} from the floor in {info["frames"]} frames of '
+              f'{info["source"]} ({spread}); {info["frames_without_floor"]} frames without a '
+              'usable floor')
+    else:
+        print(f'depth_scale = {scale:.6g} from {info["pairs"]} frame pairs of {info["source"]} '
+              f'({spread}); median translation {info["odometry_translation_median"]:.4g} m by '
+              f'odometry, {info["network_translation_median"]:.4g} by the pose network')
     if previous is not None:
         print(f'previous depth_scale: {float(previous):.6g}')
     if target is not None:
