@@ -32,6 +32,7 @@ setup(
             'treeaspp-depth = treeaspp_depth_ros.cli:main',
             'depth_node = treeaspp_depth_ros.node.depth_node:main',
             'depth_lifecycle_node = treeaspp_depth_ros.node.depth_node:lifecycle_main',
+            'depth_dds_profile = treeaspp_depth_ros.node.dds:main',
         ],
     },
 )

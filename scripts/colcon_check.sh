@@ -14,6 +14,7 @@ tar -C "$root" --exclude=./.venv --exclude=./.git --exclude=./build --exclude=./
 cd "$ws"
 colcon build --event-handlers console_direct- >"$ws/build.log" 2>&1 || { cat "$ws/build.log"; exit 1; }
 for f in "install/$pkg/lib/$pkg/depth_node" "install/$pkg/lib/$pkg/treeaspp-depth" \
+         "install/$pkg/lib/$pkg/depth_dds_profile" \
          "install/$pkg/share/$pkg/launch/depth.launch.py" "install/$pkg/share/$pkg/config/depth_node.yaml" \
          "install/$pkg/share/$pkg/package.xml" \
          "install/$pkg/share/ament_index/resource_index/packages/$pkg"; do

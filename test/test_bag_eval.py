@@ -324,8 +324,9 @@ def test_bad_weights_and_options(tmp_path, capsys, synthetic):
     bad.write_bytes(b'not a checkpoint')
     assert main(['bag-eval', str(bag), *TOPICS, '--weights', str(bad)]) == 1
     assert 'bad.pt' in capsys.readouterr().err
-    assert main(['bag-eval', str(bag), *TOPICS, '--weights', str(bad),
-                 '--input-size', '100x100']) == 1
+    with pytest.raises(SystemExit) as usage_error:  # argparse: a bad option exits 2
+        main(['bag-eval', str(bag), *TOPICS, '--weights', str(bad), '--input-size', '100x100'])
+    assert usage_error.value.code == 2
     assert 'multiples of 32' in capsys.readouterr().err
 
 

@@ -8,6 +8,8 @@ ROS graph, and run the launch file itself where launch_ros is installed.
 
 import os
 from pathlib import Path
+import subprocess
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
@@ -82,6 +84,19 @@ def test_large_data_profile_and_user_settings(tmp_path):
     kept = {'FASTDDS_BUILTIN_TRANSPORTS': 'LARGE_DATA'}
     assert dds.large_data_env(kept) == kept  # the user's own Fast DDS choice wins
     assert dds.large_data_env({dds.OPT_OUT: '0'}) == {dds.OPT_OUT: '0'}
+
+
+def test_dds_profile_command_prints_the_export_line_for_a_camera_driver(tmp_path):
+    """`eval "$(depth_dds_profile)"`: a console script, so no particular Python is needed."""
+    script = Path(sys.executable).with_name('depth_dds_profile')
+    assert script.is_file(), 'the package installs the depth_dds_profile console script'
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    line = subprocess.run([str(script)], capture_output=True, text=True, env=env, timeout=60,
+                          check=True).stdout.strip()
+    assert line == f'export FASTDDS_DEFAULT_PROFILES_FILE={tmp_path}/treeaspp_depth_ros/' \
+        'fastdds_large_shm.xml'
+    assert (tmp_path / 'treeaspp_depth_ros' / 'fastdds_large_shm.xml').read_text() == \
+        dds.PROFILE_XML
 
 
 def _wait_graph(probe, predicate, timeout=60.0):

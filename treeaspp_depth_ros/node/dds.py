@@ -102,6 +102,12 @@ def apply_to_this_process() -> Optional[str]:
     return None
 
 
-if __name__ == '__main__':
-    # `eval "$(python -m treeaspp_depth_ros.node.dds)"` before starting a camera driver
+def main() -> int:
+    """Print the shell line that gives a camera driver the profile (``depth_dds_profile``)."""
+    # `eval "$(depth_dds_profile)"` (or `ros2 run treeaspp_depth_ros depth_dds_profile`)
     print(f'export FASTDDS_DEFAULT_PROFILES_FILE={write_profile()}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
