@@ -7,6 +7,7 @@ interrupted save never destroys the previous checkpoint.
 
 import os
 from pathlib import Path
+import pickle
 import tempfile
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -38,21 +39,33 @@ def file_mode_for(path: Path) -> int:
 
 
 def atomic_torch_save(obj: Any, path: PathLike) -> None:
-    """`torch.save` to a temporary file in the same folder, then rename over `path`."""
+    """
+    `torch.save` to a temporary file in the same folder, then rename over `path`.
+
+    A full disk or a read-only folder raises :class:`CheckpointError` saying so; nothing is
+    left half-written and a previous file of the same name is unchanged.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = file_mode_for(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    previous = 'the previous file is unchanged' if path.exists() else 'nothing was written'
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = file_mode_for(path)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
         with os.fdopen(fd, 'wb') as handle:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(error, OSError) or (isinstance(error, RuntimeError) and isinstance(
+                error.__context__, OSError)):  # torch's writer wraps the write's OSError
+            cause = error if isinstance(error, OSError) else error.__context__
+            raise CheckpointError(f'cannot write checkpoint {path}: {cause.strerror or cause} '
+                                  f'({previous})') from error
         raise
 
 
@@ -86,18 +99,34 @@ def save_checkpoint(path: PathLike, depth_net: DepthNet, pose_net: Optional[Pose
     return Path(path)
 
 
+def _unreadable(path: Path, error: Exception) -> str:
+    return (f'cannot read {path}: not a readable PyTorch checkpoint (truncated or corrupt?): '
+            f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}')
+
+
 def load_checkpoint(path: PathLike) -> Dict[str, Any]:
     """Read and validate a checkpoint of this project's format."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f'weights file not found: {path}')
+    if path.stat().st_size == 0:
+        raise CheckpointError(f'cannot read {path}: the file is empty (0 bytes; an interrupted '
+                              'copy or download?)')
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as error:  # noqa: B902 - torch raises many types for corrupt files
+    except pickle.UnpicklingError as error:
+        # weights_only refused a pickled global (a class or function): code would run if it
+        # were loaded; other unpickling errors are plain corruption, reported below
+        found = next((line.strip() for line in str(error).splitlines() if 'GLOBAL' in line), '')
+        if not found:
+            raise CheckpointError(_unreadable(path, error)) from None
         raise CheckpointError(
-            f'cannot read {path}: not a readable PyTorch checkpoint (truncated or corrupt?): '
-            f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
-        ) from None
+            f'refused to load {path}: it contains pickled Python objects, which '
+            f'torch.load(weights_only=True) rejects because loading them can run arbitrary '
+            f'code ({found}). Checkpoints of this project hold only '
+            'tensors and plain values; re-export the weights from a trusted source.') from None
+    except Exception as error:  # noqa: B902 - torch raises many types for corrupt files
+        raise CheckpointError(_unreadable(path, error)) from None
     if not isinstance(ckpt, dict) or ckpt.get('format') != FORMAT:
         hint = ''
         if isinstance(ckpt, dict) and 'state_dict' in ckpt:

@@ -126,19 +126,37 @@ def atomic_output(target: Union[str, Path], overwrite: bool = False,
         ours = replace_if is not None and target.is_dir() and (target / replace_if).exists()
         if not (overwrite or ours):
             raise CommandError(f'{target} exists already (pass --overwrite to replace it)')
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent))
+    previous = ', the previous one is unchanged' if target.exists() else ''
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f'.{target.name}.', suffix='.tmp',
+                                        dir=target.parent))
+    except OSError as error:
+        raise CommandError(f'cannot write {target}: {_os_reason(error)}{previous}') from None
     staging = scratch / target.name
     try:
         yield staging
         if not staging.exists():
             raise CommandError(f'nothing was written for {target}')
+        old = scratch / (target.name + '.old')
         if target.exists():
-            old = scratch / (target.name + '.old')
             os.replace(target, old)
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if old.exists():
+                os.replace(old, target)
+            raise
+    except OSError as error:  # a full disk, a read-only folder, an image writer failing
+        raise CommandError(f'writing {target} failed: {_os_reason(error)}; nothing was '
+                           f'written{previous}') from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _os_reason(error: OSError) -> str:
+    where = f' ({error.filename})' if error.filename else ''
+    return f'{error.strerror or error}{where}'
 
 
 class BagWriter:
@@ -191,9 +209,15 @@ class BagReader:
             self._reader = Reader(self.path)
             self._reader.open()
         except Exception as error:  # rosbags, sqlite3, mcap and YAML errors alike
+            storage = [] if not self.path.is_dir() else \
+                [p for p in self.path.iterdir() if p.suffix in ('.db3', '.mcap')]
+            hint = '(empty, corrupt or not a rosbag2)'
+            if storage and not (self.path / 'metadata.yaml').exists():
+                hint = ('(no metadata.yaml next to its storage file: the recording was cut off '
+                        'before it was closed; `ros2 bag reindex` can rebuild the metadata of '
+                        'what was written)')
             raise CommandError(
-                f'cannot open bag {self.path}: {error or type(error).__name__} '
-                '(empty, corrupt or not a rosbag2)') from None
+                f'cannot open bag {self.path}: {error or type(error).__name__} {hint}') from None
         if self._reader.message_count == 0:
             self.close()
             raise CommandError(f'bag {self.path} contains no messages')
