@@ -14,7 +14,7 @@ from treeaspp_depth_training.trainer import Trainer, TrainingError
 TINY = {'model.variant': 'baseline', 'data.width': 64, 'data.height': 64,
         'data.synthetic.sequences': 2, 'data.synthetic.frames': 5, 'optim.batch_size': 2,
         'optim.epochs': 2, 'val.synthetic.frames': 2, 'train.tensorboard': False,
-        'train.checkpoint_every': 1000}
+        'train.checkpoint_every': 1000, 'train.resumable': True}
 
 
 def _trainer(tmp_path, name, **overrides) -> Trainer:
@@ -77,6 +77,16 @@ def test_resume_rejects_a_checkpoint_of_another_variant(tmp_path):
     with pytest.raises(TrainingError, match="holds a 'baseline' network"):
         _trainer(tmp_path, 'other', **{'model.variant': 'aspp',
                                        'train.resume': str(tmp_path / 'base' / 'last.pth')})
+
+
+def test_a_run_that_is_not_resumable_writes_weights_only(tmp_path):
+    lean = _trainer(tmp_path, 'lean', **{'train.max_steps': 1, 'train.resumable': False,
+                                         'val.format': 'none'})
+    lean.fit()
+    last = load_checkpoint(tmp_path / 'lean' / 'last.pth')
+    assert 'optimizer' not in last and 'pose_net' in last and last['step'] == 1
+    with pytest.raises(TrainingError, match='not a training checkpoint'):
+        _trainer(tmp_path, 'again', **{'train.resume': str(tmp_path / 'lean' / 'last.pth')})
 
 
 def test_bad_sc_depth_data_fails_before_training(tmp_path):

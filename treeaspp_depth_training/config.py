@@ -91,6 +91,8 @@ DEFAULTS: Dict[str, Any] = {
         'grad_clip': 0.0,
         'init_warmup_steps': 0,          # with model.init: train only the tensors the checkpoint
                                          # did not give (e.g. a fresh pose net) for these steps
+        'init_lr_factor': 1.0,           # with model.init: learning rate of the loaded tensors
+                                         # relative to optim.lr (after the warm-up)
     },
     'train': {
         'device': 'auto',                # auto | cpu | cuda
@@ -102,6 +104,7 @@ DEFAULTS: Dict[str, Any] = {
         'log_every': 20,
         'image_every': 500,
         'checkpoint_every': 500,         # steps between `last.pth` writes (and every epoch end)
+        'resumable': True,               # last.pth with optimiser/AMP/RNG state (3x the weights)
         'max_nonfinite': 20,             # consecutive NaN/inf losses tolerated before stopping
         'max_steps': 0,                  # stop after this many steps in total (0 = all epochs)
         'max_time_s': 0.0,               # stop after this much training time (0 = no limit)

@@ -52,14 +52,10 @@ class Trainer:
         self.val_set = build_val_set(config) if self.dist.is_main else None
         depth_net, pose_net = build_networks(config['model'])
         self.init_summary: Optional[Dict[str, Any]] = None
-        self.loaded_params: List[nn.Parameter] = []
         if config['model']['init']:
-            nets = {'depth_net': depth_net, 'pose_net': pose_net}
-            self.init_summary = init_from_checkpoint(load_checkpoint(config['model']['init']),
-                                                     nets)
-            self.loaded_params = [
-                param for net_name, net in nets.items() for name, param in net.named_parameters()
-                if name in set(self.init_summary[net_name]['loaded'])]
+            self.init_summary = init_from_checkpoint(
+                load_checkpoint(config['model']['init']),
+                {'depth_net': depth_net, 'pose_net': pose_net})
             if self.dist.is_main:
                 print(f'model.init {config["model"]["init"]}:\n'
                       f'{describe_init(self.init_summary)}')
@@ -78,8 +74,15 @@ class Trainer:
                 model, device_ids=[self.device.index] if self.device.type == 'cuda' else None,
                 find_unused_parameters=unused)
         optim = config['optim']
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=optim['lr'],
-                                          betas=tuple(optim['betas']),
+        loaded = {f'{net}.{key}' for net, parts in (self.init_summary or {}).items()
+                  for key in parts['loaded']}
+        self.loaded_params = [p for name, p in model.named_parameters() if name in loaded]
+        fresh = [p for name, p in model.named_parameters() if name not in loaded]
+        # with model.init, the loaded tensors learn at optim.init_lr_factor x the rate
+        groups = [{'params': fresh, 'lr_factor': 1.0}] + (
+            [{'params': self.loaded_params, 'lr_factor': optim['init_lr_factor']}]
+            if self.loaded_params else [])
+        self.optimizer = torch.optim.Adam(groups, lr=optim['lr'], betas=tuple(optim['betas']),
                                           weight_decay=optim['weight_decay'])
         self.amp_dtype = AMP_DTYPES.get(train['amp'])
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=train['amp'] == 'fp16')
@@ -128,8 +131,14 @@ class Trainer:
                 'nonfinite_steps': self.nonfinite_total, 'metrics': self.metrics,
                 'world_size': self.dist.world_size}
 
-    def save(self, name: str, resumable: bool = True) -> Path:
-        """Write ``<output>/<name>.pth``; without optimiser state unless `resumable`."""
+    def save(self, name: str, resumable: Optional[bool] = None) -> Path:
+        """Write ``<output>/<name>.pth``; optimiser state only if `resumable` (default: config).
+
+        The optimiser's moments double the file again; runs nobody resumes (tiny CPU runs) can
+        leave them out with ``train.resumable: false``.
+        """
+        if resumable is None:
+            resumable = self.config['train']['resumable']
         path = self.out / f'{name}.pth'
         if self.dist.is_main:
             state = self.state()
@@ -243,7 +252,7 @@ class Trainer:
             progress = min(1.0, self.global_step / max(1, self.total_steps))
             factor = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
         for group in self.optimizer.param_groups:
-            group['lr'] = optim['lr'] * factor
+            group['lr'] = optim['lr'] * factor * group.get('lr_factor', 1.0)
 
     # --- epochs ------------------------------------------------------------------------------
 
@@ -294,6 +303,9 @@ class Trainer:
         except KeyboardInterrupt:
             self.save('last')
             bar.close()
+            if not train['resumable']:
+                raise TrainingError(f'interrupted at step {self.global_step} (train.resumable '
+                                    'is false: weights saved, no state to resume)') from None
             raise TrainingError(f'interrupted at step {self.global_step}; continue with '
                                 f'--train.resume {self.out / "last.pth"}') from None
         finally:
