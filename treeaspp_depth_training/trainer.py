@@ -132,7 +132,8 @@ class Trainer:
                 'world_size': self.dist.world_size}
 
     def save(self, name: str, resumable: Optional[bool] = None) -> Path:
-        """Write ``<output>/<name>.pth``; optimiser state only if `resumable` (default: config).
+        """
+        Write ``<output>/<name>.pth``; optimiser state only if `resumable` (default: config).
 
         The optimiser's moments double the file again; runs nobody resumes (tiny CPU runs) can
         leave them out with ``train.resumable: false``.
