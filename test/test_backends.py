@@ -7,8 +7,10 @@ tested here with a stand-in build function; the build itself runs in benchmarks/
 """
 
 import json
+import os
 import sys
 
+from conftest import K_KITCHEN
 import cv2
 import numpy as np
 import pytest
@@ -20,6 +22,11 @@ from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.tools.convert_checkpoint import convert
 
 CPU_BACKENDS = ('onnxruntime', 'openvino')
+
+
+@pytest.fixture(scope='module')
+def kitchen_rgb(kitchen_rgbd) -> np.ndarray:
+    return kitchen_rgbd[0]
 
 
 @pytest.fixture(autouse=True)
@@ -153,3 +160,50 @@ def test_engine_cache_rebuilds_stale_or_foreign_engines_and_never_half_writes(tm
     assert sorted(p.name for p in cache.folder.iterdir()) == [path.name]  # nothing half-written
     header = path.read_bytes().split(b'\n')[1]
     assert json.loads(header)['tensorrt'] == '10.9.0'
+
+
+@pytest.mark.parametrize('backend', CPU_BACKENDS)
+def test_node_with_a_cpu_backend_meets_the_output_contract(backend, tree, kitchen_rgb,
+                                                           random_weights_factory, tmp_path):
+    """
+    The node over real DDS with each CPU backend: stamps, encodings, cloud as with torch.
+
+    onnxruntime gets the checkpoint (exported into the cache at start), openvino the .onnx.
+    """
+    from test_node import _header, DOMAIN, Started
+    from treeaspp_depth_ros.conversions import (depth_image_msg_to_array, make_camera_info,
+                                                pointcloud2_to_array, rgb_to_image_msg)
+    from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
+    from treeaspp_depth_ros.node.harness import Probe
+    weights, onnx_path = tree
+    namespace = f'/backend_{backend}_{os.getpid()}'
+    expected = DepthEstimator(weights, device='cpu', input_size=(96, 64)).predict(kitchen_rgb)
+    with Probe(DOMAIN, f'backend_probe_{backend}') as probe:
+        started = Started(probe, tmp_path, weights if backend == 'onnxruntime' else onnx_path,
+                          namespace, backend=backend, input_width=96, input_height=64)
+        try:
+            started.wait_ready(120)
+            header = _header()
+            image = rgb_to_image_msg(kitchen_rgb, header, 'rgb8')
+            info = make_camera_info(K_KITCHEN, 640, 480, header)
+            depth_msg = started.send(image, info, timeout=60)
+            stamp = header_stamp_ns(image)
+            assert header_stamp_ns(depth_msg) == stamp  # send() matched it: the input's stamp
+            assert (depth_msg.encoding, depth_msg.height, depth_msg.width) == ('32FC1', 480, 640)
+            assert depth_msg.header.frame_id == header.frame_id
+            depth = depth_image_msg_to_array(depth_msg)
+            valid = ~np.isnan(depth)
+            assert valid.any()
+            np.testing.assert_allclose(depth[valid], expected[valid], rtol=1e-4)
+            depth_info = probe.wait_for(lambda: next(
+                (m for m in started.info.messages() if header_stamp_ns(m) == stamp), None), 10)
+            assert depth_info is not None and (depth_info.width, depth_info.height) == (640, 480)
+            cloud = probe.wait_for(lambda: next(
+                (m for m in started.points.messages() if header_stamp_ns(m) == stamp), None), 10)
+            assert (cloud.height, cloud.width, cloud.point_step) == (480, 640, 32)
+            xyz, _ = pointcloud2_to_array(cloud)
+            np.testing.assert_array_equal(np.isnan(xyz[..., 2]), ~valid)
+            diag = started.diag_after(lambda d: 'backend' in d, timeout=20)
+            assert diag['backend'].startswith(f'{backend} (CPU') and diag['device'] == 'cpu'
+        finally:
+            started.process.stop()

@@ -79,8 +79,8 @@ def test_int8_export_keeps_abs_rel_on_7scenes_within_0_01_of_fp32(kitchen_dir, t
         (calibration / frame.rgb_path.name).symlink_to(frame.rgb_path)
     fp32, int8 = tmp_path / 'demo.onnx', tmp_path / 'demo_int8.onnx'
     assert main(['export', '--weights', str(DEFAULT_WEIGHTS), '--output', str(fp32)]) == 0
-    assert main(['export', '--weights', str(DEFAULT_WEIGHTS), '--int8', '--calibration',
-                 str(calibration), '--output', str(int8)]) == 0
+    assert main(['export', '--weights', str(fp32), '--int8', '--calibration', str(calibration),
+                 '--calibration-frames', '16', '--output', str(int8)]) == 0
     info = read_onnx_info(int8)
     assert (info.precision, info.input_size) == ('int8', (64, 64))
     assert info.depth_scale == pytest.approx(read_onnx_info(fp32).depth_scale)

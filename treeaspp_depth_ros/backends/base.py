@@ -1,6 +1,6 @@
-"""The runner interface every backend implements."""
+"""The runner interface every backend implements (torch-free, so the registry is too)."""
 
-import torch
+from typing import Any, Callable
 
 
 class BackendUnavailable(RuntimeError):
@@ -13,10 +13,10 @@ class Runner:
     #: backend name as the `backend` option spells it
     name = ''
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: Any) -> None:
         self.device = device
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: Any) -> Any:
         """Depth [B,1,H,W] float32 (1 / disparity) for a batch on `self.device`."""
         raise NotImplementedError
 
@@ -29,6 +29,7 @@ class Runner:
         raise BackendUnavailable(f'backend {self.name} has no CPU fallback')
 
 
-def run_per_frame(batch: torch.Tensor, run_one) -> torch.Tensor:
+def run_per_frame(batch: Any, run_one: Callable[[Any], Any]) -> Any:
     """Feed a static batch-1 graph one frame at a time and stack the results."""
+    import torch
     return torch.cat([run_one(batch[i:i + 1]) for i in range(batch.shape[0])])

@@ -20,6 +20,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+from treeaspp_depth_ros.backends import add_backend_option
 from treeaspp_depth_ros.bag import bagio, evaluation, record, report
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.conversions.stamps import make_header
@@ -39,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--camera-info-topic',
                         help='sensor_msgs/CameraInfo topic (default: IMAGE_NS/camera_info when '
                              'present); needed for --record-out')
-    parser.add_argument('--weights', required=True, help='checkpoint (.pt) to evaluate')
+    parser.add_argument('--weights', required=True,
+                        help='checkpoint (.pt) or .onnx (treeaspp-depth export) to evaluate')
     parser.add_argument('--output', '-o', type=Path, metavar='DIR',
                         help='report folder: report.json, report.md and plots')
     parser.add_argument('--mode', choices=('offline', 'live'), default='offline',
@@ -49,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                         'live passes it to the node)')
     add_input_size_option(parser)
     parser.add_argument('--precision', choices=('fp32', 'fp16', 'bf16'), default='fp32')
+    add_backend_option(parser)
     parser.add_argument('--min-depth', type=float, default=0.1)
     parser.add_argument('--max-depth', type=float, default=10.0)
     parser.add_argument('--crop', choices=('none', 'eigen'), default='none',
@@ -102,7 +105,7 @@ def node_parameters(args: argparse.Namespace) -> Dict[str, Any]:
     """
     values: Dict[str, Any] = {
         'weights': str(Path(args.weights).resolve()), 'device': args.device,
-        'precision': args.precision,
+        'precision': args.precision, 'backend': args.backend,
         # the raw prediction (no range masking), as the evaluation scores it
         'min_depth': 0.0, 'max_depth': 1000.0}
     if args.input_size is not None:  # else the node runs at the checkpoint's training size
@@ -125,7 +128,7 @@ def node_config(values: Dict[str, Any]) -> params.NodeConfig:
 
 
 def make_estimator(weights: str, device: str, input_size: tuple, precision: str,
-                   depth_scale: Optional[float] = None):
+                   depth_scale: Optional[float] = None, backend: str = 'torch'):
     """Load the node's inference path; checkpoint problems become a user error naming the file."""
     from treeaspp_depth_ros.checkpoint import CheckpointError
     from treeaspp_depth_ros.inference import DepthEstimator
@@ -133,8 +136,8 @@ def make_estimator(weights: str, device: str, input_size: tuple, precision: str,
         raise CommandError(f'weights file not found: {weights}')
     try:
         return DepthEstimator(weights, device=device, input_size=input_size,
-                              precision=precision, depth_scale=depth_scale)
-    except (CheckpointError, ValueError, RuntimeError) as error:
+                              precision=precision, depth_scale=depth_scale, backend=backend)
+    except (CheckpointError, ValueError, RuntimeError, ImportError) as error:
         raise CommandError(f'cannot load weights {weights}: {error}') from None
 
 
@@ -236,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(config.cpu_threads)  # as the node does
     estimator = make_estimator(args.weights, args.device if args.mode == 'offline' else 'cpu',
                                config.input_size, args.precision,
-                               config.depth_scale or None)
+                               config.depth_scale or None, config.backend)
     print(f'[bag-eval] {estimator.describe()}', flush=True)
     with ExitStack() as stack:
         inputs = evaluation.open_inputs(
@@ -292,7 +295,7 @@ def build_report(args, inputs: evaluation.EvalInputs, estimator, results,
     summary: Dict[str, object] = {
         'bag': str(args.bag), 'mode': args.mode, 'weights': str(args.weights),
         'variant': estimator.variant, 'device': str(estimator.device),
-        'input_size': list(estimator.input_size),
+        'backend': estimator.describe_backend(), 'input_size': list(estimator.input_size),
         'input_size_source': estimator.input_size_source, 'precision': args.precision,
         'depth_scale': estimator.depth_scale, 'scale_is_metric': estimator.scale_is_metric,
         'image_topic': inputs.image_topic, 'depth_topic': inputs.depth_topic,

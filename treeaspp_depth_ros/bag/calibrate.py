@@ -25,6 +25,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy as np
 
+from treeaspp_depth_ros.backends import add_backend_option
 from treeaspp_depth_ros.bag import evaluation
 from treeaspp_depth_ros.bag.bag_eval import make_estimator
 from treeaspp_depth_ros.cli import CommandError
@@ -88,6 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--report', type=Path, help='also write the calibration as JSON here')
     parser.add_argument('--dry-run', action='store_true', help='compute and print only')
     parser.add_argument('--device', default='cpu')
+    add_backend_option(parser)
     add_input_size_option(parser, what='; use the size the node will run at: the scale '
                           'depends on it')
     parser.add_argument('--min-depth', type=float, default=0.1)
@@ -374,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
     previous = checkpoint.get('depth_scale')
     # depth_scale=1.0: raw network depth, whatever scale the checkpoint stores already.
     estimator = make_estimator(str(weights), args.device, args.input_size, 'fp32',
-                               depth_scale=1.0)
+                               depth_scale=1.0, backend=args.backend)
     print(f'[calibrate-scale] {estimator.describe()}', flush=True)
     results, details, extras = _calibrate(args, estimator, checkpoint)
     scale = float(results['global_scale'])

@@ -19,6 +19,7 @@ from .camera import CameraPublisher
 from .recorder import write_report
 from .sources import DEFAULT_FRAMES, open_source, SYNTHETIC
 from .weights import default_weights
+from ..backends import add_backend_option
 from ..cli import CommandError
 from ..node import dds
 from ..node.description import describe_depth_node
@@ -38,12 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'folder (7-Scenes, TUM RGB-D, or images + intrinsics.txt/cam.txt '
                              'with optional depth/) or a rosbag2 with ground-truth depth')
     parser.add_argument('--weights', type=Path,
-                        help='checkpoint (default: the demo weights shipped '
+                        help='checkpoint or .onnx export (default: the demo weights shipped '
                              'with the package)')
     parser.add_argument('--frames', type=int, default=DEFAULT_FRAMES,
                         help=f'frames to stream (default {DEFAULT_FRAMES})')
     parser.add_argument('--rate', type=float, default=10.0, help='camera frame rate (Hz)')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N')
+    add_backend_option(parser)
     add_input_size_option(parser)
     parser.add_argument('--image-topic', default='/camera/image_raw',
                         help='image topic of a BAG source')
@@ -69,10 +71,12 @@ def run(args: argparse.Namespace) -> int:
     dds.apply_to_this_process()
     env = isolated_env(args.domain_id)
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = env['ROS_AUTOMATIC_DISCOVERY_RANGE']
+    parameters = {'backend': args.backend}
+    if args.input_size is not None:
+        parameters.update(input_width=args.input_size[0], input_height=args.input_size[1])
     description = describe_depth_node(
         namespace=NAMESPACE, weights=str(weights.resolve()), device=args.device,
-        parameters={} if args.input_size is None else {
-            'input_width': args.input_size[0], 'input_height': args.input_size[1]})
+        parameters=parameters)
     node = NodeProcess.depth_node(description, env, output / 'node.log')
     try:
         print(f'[demo] depth node starting (pid {node.pid}, log {output / "node.log"})')
@@ -127,7 +131,8 @@ def _stream(args, dataset, node: NodeProcess, output: Path, weights: Path,
             dropped_by_node=int(diag.get('frames_dropped', 0)),
             lost_in_transport=max(0, sent - received_by_node),
             weights=str(weights), weights_origin=origin,
-            device=diag.get('device'), input_size=diag.get('input_size'),
+            device=diag.get('device'), backend=diag.get('backend'),
+            input_size=diag.get('input_size'),
             input_size_source=diag.get('input_size_source'),
             depth_scale=diag.get('depth_scale'), scale_is_metric=diag.get('scale_is_metric'),
             source=dataset.name, image_size=f'{dataset.width}x{dataset.height}',
@@ -171,7 +176,8 @@ def _print_summary(report: dict, path: Path) -> None:
           f'({report["dropped"]} dropped: {report["dropped_by_node"]} by the node keeping the '
           f'newest frame, {report["lost_in_transport"]} lost in transport)')
     print(f'[demo] {fmt(report["fps"])} fps, latency p50 {fmt(report["latency_ms_p50"], ".0f")} '
-          f'ms, p95 {fmt(report["latency_ms_p95"], ".0f")} ms, device {report["device"]}')
+          f'ms, p95 {fmt(report["latency_ms_p95"], ".0f")} ms, device {report["device"]}, '
+          f'backend {report.get("backend")}')
     diag = report.get('node_diagnostics') or {}
     if 'latency_ms_p50' in diag:
         print(f'[demo] the node itself (its diagnostics): latency p50 {diag["latency_ms_p50"]} '

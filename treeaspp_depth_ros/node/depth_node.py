@@ -134,8 +134,10 @@ class DepthNodeCore:
                 config.weights, device=config.device,
                 input_size=config.input_size,
                 precision=config.precision,
-                depth_scale=config.depth_scale if config.depth_scale > 0 else None)
-        except (CheckpointError, ValueError, RuntimeError, OSError) as error:
+                depth_scale=config.depth_scale if config.depth_scale > 0 else None,
+                backend=config.backend, cpu_threads=config.cpu_threads or None,
+                engine_rebuild=config.engine_rebuild)
+        except (CheckpointError, ValueError, RuntimeError, OSError, ImportError) as error:
             raise StartupError(f'cannot load weights {config.weights!r}: {error}') from None
         if config.variant and estimator.variant != config.variant:
             raise StartupError(
@@ -155,7 +157,8 @@ class DepthNodeCore:
         precision = config.precision if estimator.device.type == 'cuda' else 'fp32'
         log.info(f'loaded {estimator.variant} network from {config.weights} on '
                  f'{estimator.device} ({precision}, input {estimator.input_size_text}, '
-                 f'{torch.get_num_threads()} CPU threads)')
+                 f'{torch.get_num_threads()} CPU threads, backend '
+                 f'{estimator.describe_backend()})')
         if self._floor is not None:
             log.info(f'metric scale from the floor: camera {config.camera_height:g} m above '
                      f'it, looking {config.camera_pitch_deg:g} deg down; depth is published '
@@ -351,6 +354,7 @@ class DepthNodeCore:
             'device': f'{estimator.device}{self._device_note}',
             'precision': config.precision if estimator.device.type == 'cuda' else 'fp32',
             'variant': estimator.variant,
+            'backend': estimator.describe_backend(),
             'input_size': '{}x{}'.format(*estimator.input_size),
             'input_size_source': estimator.input_size_source,
             'cpu_threads': self._cpu_threads,

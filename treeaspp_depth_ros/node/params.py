@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from ..backends import BACKENDS
+
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 SCALE_SOURCES = ('checkpoint', 'camera_height')
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
@@ -46,8 +48,9 @@ class ParamSpec:
 
 
 PARAMETERS: Tuple[ParamSpec, ...] = (
-    ParamSpec('weights', '', 'Checkpoint file (.pt) in treeaspp_depth_ros format; required. '
-              'The network variant is read from it.', read_only=True),
+    ParamSpec('weights', '', 'Checkpoint file (.pt) in treeaspp_depth_ros format, or an ONNX '
+              'file from treeaspp-depth export; required. The network variant is read from '
+              'it.', read_only=True),
     ParamSpec('variant', '', 'Expected network variant: baseline, aspp or tree_aspp; empty '
               'accepts whatever the checkpoint holds. A mismatch is an error at start.',
               read_only=True),
@@ -59,6 +62,14 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
     ParamSpec('cpu_threads', 0, 'Threads PyTorch uses on the CPU; 0 keeps its default (one '
               'per core). Lower it when other busy processes share the cores: with every core '
               'contended, the PyTorch thread pool can slow inference several-fold.', 0, 256, 1,
+              read_only=True),
+    ParamSpec('backend', 'torch', 'Inference backend: torch, onnxruntime, openvino, '
+              'tensorrt or auto (TensorRT on a GPU when installed, else torch on a GPU, else '
+              'the fastest installed CPU backend). The ONNX backends export a checkpoint once '
+              'to ~/.cache/treeaspp_depth_ros; a missing package is an error at start that '
+              'names the install command.', read_only=True),
+    ParamSpec('engine_rebuild', False, 'backend tensorrt: build the engine again even when a '
+              'cached one matches (GPU, TensorRT version, input size and ONNX hash).',
               read_only=True),
     ParamSpec('input_width', 0, 'Network input width in pixels (multiple of 32); images '
               'are resized to it and depth is resized back to the image. 0 (with '
@@ -108,7 +119,9 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
               'there is no camera_info and fx..cy are 0.', 1.0, 179.0),
     ParamSpec('camera_info_timeout', 1.0, 'Seconds to wait for camera_info after the first '
               'image before falling back to the intrinsics parameters (frames wait-skipped '
-              'until then are counted).', 0.0, 60.0),
+              'until then are counted); also how long camera_info may stop before the '
+              'parameters are used until it returns (0: wait for none, never stale).',
+              0.0, 60.0),
     ParamSpec('diagnostics_period', 1.0, 'Seconds between diagnostics messages.', 0.1, 60.0,
               read_only=True),
 )
@@ -125,6 +138,8 @@ class NodeConfig:
     device: str
     precision: str
     cpu_threads: int
+    backend: str
+    engine_rebuild: bool
     input_width: int
     input_height: int
     depth_scale: float
@@ -205,6 +220,9 @@ def validate(values: Dict[str, Any], require_weights: bool = True) -> List[str]:
     if values['precision'] not in PRECISIONS:
         errors.append(f'precision must be one of {", ".join(PRECISIONS)}, got '
                       f'{values["precision"]!r}')
+    if values['backend'] not in BACKENDS:
+        errors.append(f'backend must be one of {", ".join(BACKENDS)}, got '
+                      f'{values["backend"]!r}')
     if values['scale_source'] not in SCALE_SOURCES:
         errors.append(f'scale_source must be one of {", ".join(SCALE_SOURCES)}, got '
                       f'{values["scale_source"]!r}')

@@ -6,14 +6,17 @@ import tempfile
 
 import numpy as np
 
+from ..backends import BackendUnavailable
 from ..checkpoint import CheckpointError
 from ..cli import CommandError
-from ..export import (calibration_inputs, export_onnx, OPSET, quantize_int8, read_onnx_info)
+from ..export import (calibration_inputs, export_onnx, is_onnx_path, OPSET, quantize_int8,
+                      read_onnx_info)
 from ..sizes import add_input_size_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--weights', required=True, type=Path, help='checkpoint (.pth)')
+    parser.add_argument('--weights', required=True, type=Path,
+                        help='checkpoint (.pth); with --int8 also an fp32 .onnx export')
     parser.add_argument('--format', default='onnx', choices=['onnx'], help='export format')
     add_input_size_option(parser, '; the graph has this static shape')
     parser.add_argument('--output', type=Path, default=None,
@@ -32,15 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.int8 and args.calibration is None:
         raise CommandError('--int8 needs --calibration DIR (frames from the target camera)')
+    if is_onnx_path(args.weights) and not args.int8:
+        raise CommandError(f'{args.weights} is already an ONNX file (quantise it with --int8)')
     suffix = '_int8.onnx' if args.int8 else '.onnx'
     output = args.output or args.weights.with_name(args.weights.stem + suffix)
+    if output.resolve() == args.weights.resolve():
+        raise CommandError(f'--output {output} would overwrite the input')
     try:
         if not args.int8:
             export_onnx(args.weights, output, args.input_size, opset=args.opset)
         else:
             _export_int8(args, output)
         info = read_onnx_info(output)
-    except (CheckpointError, ValueError, ImportError) as error:
+    except (BackendUnavailable, CheckpointError, ValueError, ImportError) as error:
         raise CommandError(str(error)) from None
     scale = 'metric depth_scale %.6g' % info.depth_scale if info.depth_scale else 'up to scale'
     print(f'[export] {output}: {info.variant}, input {info.input_size[0]}x{info.input_size[1]}, '
@@ -51,10 +58,15 @@ def run(args: argparse.Namespace) -> int:
 def _export_int8(args: argparse.Namespace, output: Path) -> None:
     from ..inference import DepthEstimator
     with tempfile.TemporaryDirectory() as folder:
-        fp32 = export_onnx(args.weights, Path(folder) / 'fp32.onnx', args.input_size,
-                           opset=args.opset)
+        if is_onnx_path(args.weights):  # quantise an existing fp32 export
+            fp32 = args.weights
+        else:
+            fp32 = export_onnx(args.weights, Path(folder) / 'fp32.onnx', args.input_size,
+                               opset=args.opset)
         info = read_onnx_info(fp32)
-        estimator = DepthEstimator(args.weights, device='cpu', input_size=info.input_size)
+        if info.precision != 'fp32':
+            raise CommandError(f'{fp32} is {info.precision}, not an fp32 export')
+        estimator = DepthEstimator(fp32, device='cpu', backend='onnxruntime')
 
         def preprocess(rgb: np.ndarray) -> np.ndarray:
             return estimator.preprocess([rgb]).numpy()

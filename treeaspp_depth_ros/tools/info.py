@@ -71,6 +71,18 @@ def variant_card(variant: str, latency_runs: int) -> Dict[str, object]:
     return card
 
 
+def backend_summary() -> Dict[str, object]:
+    """Which inference backends are installed here and what `--backend auto` picks."""
+    from ..backends import BACKENDS, BackendUnavailable, is_installed, resolve_backend
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    try:
+        auto = resolve_backend('auto', device)
+    except BackendUnavailable as error:
+        auto = f'none ({error})'
+    return {'installed': [b for b in BACKENDS[1:] if is_installed(b)], 'auto': auto,
+            'device': device}
+
+
 def collect(latency_runs: int = 10) -> Dict[str, object]:
     # building, counting and timing three networks takes a minute on a small CPU: say so
     variants = track(VARIANTS, len(VARIANTS), '[info] building and timing the networks',
@@ -80,6 +92,8 @@ def collect(latency_runs: int = 10) -> Dict[str, object]:
         'torch': torch.__version__,
         'cpu': platform.processor() or platform.machine(),
         'threads': torch.get_num_threads(),
+        'latency_backend': 'torch (eager, fp32)',
+        'backends': backend_summary(),
         'variants': [variant_card(v, latency_runs) for v in variants],
     }
 
@@ -109,8 +123,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
     else:
         print(f'treeaspp_depth_ros {info["package_version"]}, torch {info["torch"]}, '
-              f'{info["threads"]} CPU threads; input 320x256, batch 1')
+              f'{info["threads"]} CPU threads; input 320x256, batch 1, latency with backend '
+              f'{info["latency_backend"]}')
         print(format_table(info['variants']))
+        backends = info['backends']
+        print(f'backends installed: {", ".join(backends["installed"])}; --backend auto on '
+              f'{backends["device"]}: {backends["auto"]}')
         print('paper figures: Table 1 of the paper (RTX 3090); the ASPP pools here use 512 '
               'channels and dilation rates (1, 2, 3, 4), see docs.')
     return 0

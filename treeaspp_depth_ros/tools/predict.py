@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..backends import add_backend_option
 from ..checkpoint import CheckpointError
 from ..cli import CommandError
 from ..conversions.colormap import colorize_depth
@@ -14,18 +15,20 @@ from ..sizes import add_input_size_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--weights', required=True, type=Path, help='checkpoint (.pth)')
+    parser.add_argument('--weights', required=True, type=Path,
+                        help='checkpoint (.pth) or .onnx from treeaspp-depth export')
     parser.add_argument('images', nargs='+', type=Path, help='image files (any OpenCV format)')
     parser.add_argument('--output-dir', required=True, type=Path, help='output folder')
     add_input_size_option(parser)
     parser.add_argument('--device', default='auto', help='auto, cpu or cuda[:N]')
+    add_backend_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         estimator = DepthEstimator(args.weights, device=args.device,
-                                   input_size=args.input_size)
-    except (CheckpointError, ValueError, RuntimeError) as error:
+                                   input_size=args.input_size, backend=args.backend)
+    except (CheckpointError, ValueError, RuntimeError, ImportError) as error:
         raise CommandError(str(error)) from None
     print(f'[predict] {estimator.describe()}')
     missing = [str(p) for p in args.images if not p.is_file()]
