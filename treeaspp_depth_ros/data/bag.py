@@ -109,11 +109,14 @@ def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
             reader.require_topic(camera_info_topic, (bagio.CAMERA_INFO,),
                                  'camera_info topic (data.camera_info_topic)')
         else:
-            camera_info_topic = find_camera_info_topic(reader, image_topic)
+            # image_transport publishes /ns/image_raw/compressed next to /ns/camera_info
+            base = image_topic[:-len('/compressed')] if image_topic.endswith('/compressed') \
+                else image_topic
+            camera_info_topic = find_camera_info_topic(reader, base)
             if camera_info_topic is None:
                 raise DataError(
                     f'bag {bag}: no camera_info for {image_topic} (looked for '
-                    f'{image_topic.rsplit("/", 1)[0]}/camera_info); pass --data.intrinsics '
+                    f'{base.rsplit("/", 1)[0]}/camera_info); pass --data.intrinsics '
                     f'fx,fy,cx,cy or --data.camera_info_topic TOPIC')
     else:
         camera_info_topic = None
