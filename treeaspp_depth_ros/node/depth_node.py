@@ -17,6 +17,7 @@ and the process around the node in :mod:`.runner`; this module is the rclpy wiri
 model, activate starts publishing).
 """
 
+import os
 import re
 import sys
 import threading
@@ -42,6 +43,11 @@ from ..conversions.stamps import stamp_to_ns
 
 NODE_NAME = 'depth_node'
 _THROTTLE_S = 5.0
+#: test-only fault injection: fail the N-th inference with a simulated CUDA out-of-memory
+#: error, so that the GPU-failure fallback can be exercised on a machine without a GPU
+GPU_FAULT_ENV = 'TREEASPP_DEPTH_TEST_GPU_FAULT'
+#: how long a process that is exiting waits for a frame in inference (it is abandoned)
+_EXIT_WAIT_S = 0.2
 
 
 class DepthNodeCore:
@@ -63,6 +69,8 @@ class DepthNodeCore:
         self._device_note = ''
         self._logged: Dict[str, float] = {}
         self._last_stamp_ns = -1  # newest input stamp seen, to count stamps going backwards
+        self._inferences = 0
+        self._gpu_fault_at = int(os.environ.get(GPU_FAULT_ENV, '0') or 0)
         self._declare_parameters()
         self._config = self._read_config()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -90,12 +98,12 @@ class DepthNodeCore:
         return SetParametersResult(successful=True)
 
     def _after_set_parameters(self, changed: Sequence[rclpy.Parameter]) -> None:
+        # one assignment: the worker takes the whole set for a frame (depth_scale included,
+        # applied by the worker itself), so no frame mixes two parameter sets
         self._config = self._read_config()
-        if self._estimator is not None:
-            self._apply_depth_scale()
 
-    def _apply_depth_scale(self) -> None:
-        estimator, config = self._estimator, self._config
+    def _apply_depth_scale(self, config: Optional[params.NodeConfig] = None) -> None:
+        estimator, config = self._estimator, config or self._config
         if self._floor is not None:  # raw network depth; _floor_metric scales every frame
             estimator.depth_scale, estimator.scale_is_metric = 1.0, False
         elif config.depth_scale > 0:
@@ -202,13 +210,13 @@ class DepthNodeCore:
             f'publishing {self.resolve_topic_name("depth/image")}, '
             f'{self.resolve_topic_name("points")}')
 
-    def _teardown(self) -> None:
-        """Stop the worker (bounded wait) and destroy topics; the model is released."""
+    def _teardown(self, wait_s: float = 1.5) -> None:
+        """Stop the worker (waiting ``wait_s`` at most) and destroy topics; release the model."""
         self._active = False
         self._stop.set()
         self._slot.close()
         if self._worker is not None:
-            self._worker.join(timeout=1.5)
+            self._worker.join(timeout=wait_s)
             self._worker = None
         for entity in self._entities:
             if isinstance(entity, Timer):
@@ -248,6 +256,7 @@ class DepthNodeCore:
         problem = camera_info_problem(msg)
         if problem:
             self.stats.problem(problem)  # the resolver falls back to the parameters for it
+        self._intrinsics.camera_info_at = time.monotonic()  # first: never newer than the info
         self._intrinsics.camera_info = msg
 
     # ---------------------------------------------------------------- worker thread
@@ -279,7 +288,8 @@ class DepthNodeCore:
 
     def _process(self, msg: Any, compressed: bool, received: float) -> None:
         taken = time.monotonic()
-        config = self._config
+        config = self._config  # this frame's parameter set, all of it
+        self._apply_depth_scale(config)
         try:
             rgb = (compressed_msg_to_rgb if compressed else image_msg_to_rgb)(
                 msg, config.max_input_pixels)
@@ -319,10 +329,16 @@ class DepthNodeCore:
     def _infer(self, rgb: np.ndarray) -> np.ndarray:
         """Predict depth; on a GPU failure (out of memory, device lost) continue on the CPU."""
         estimator = self._estimator
+        self._inferences += 1
+        injected = self._inferences == self._gpu_fault_at
         try:
+            if injected:
+                import torch
+                raise torch.cuda.OutOfMemoryError(
+                    f'CUDA out of memory (simulated by {GPU_FAULT_ENV}={self._gpu_fault_at})')
             return estimator.predict(rgb)
         except Exception as error:  # noqa: B902 - OOM, lost device, driver errors alike
-            if estimator.device.type != 'cuda':
+            if estimator.device.type != 'cuda' and not injected:
                 raise
             reason = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
             self.get_logger().error(f'GPU inference failed ({reason}); continuing on the CPU')
@@ -389,7 +405,8 @@ class DepthNode(DepthNodeCore, Node):
         self._active = True
 
     def shutdown(self) -> None:
-        self._teardown()
+        """Release everything before the process exits; a frame in inference is abandoned."""
+        self._teardown(wait_s=_EXIT_WAIT_S)
 
 
 class DepthLifecycleNode(DepthNodeCore, LifecycleNode):
@@ -427,7 +444,8 @@ class DepthLifecycleNode(DepthNodeCore, LifecycleNode):
         return super().on_shutdown(state)
 
     def shutdown(self) -> None:
-        self._teardown()
+        """Release everything before the process exits; a frame in inference is abandoned."""
+        self._teardown(wait_s=_EXIT_WAIT_S)
 
 
 def main(args: Optional[List[str]] = None) -> int:

@@ -7,7 +7,8 @@ offline SLAM bag holds the very messages the node publishes for the same frame a
 Intrinsics policy: the camera's own CameraInfo, scaled when it was published for another
 resolution; while none has arrived the frame waits, for at most ``camera_info_timeout`` after
 the first image, then the ``fx..cy`` parameters, else ``horizontal_fov_deg``, are used. A
-CameraInfo without usable intrinsics falls back to the parameters at once.
+CameraInfo without usable intrinsics falls back to the parameters at once; one that stops
+arriving for longer than ``camera_info_timeout`` too, until it returns.
 """
 
 import copy
@@ -54,6 +55,8 @@ class IntrinsicsResolver:
     def reset(self) -> None:
         #: the newest CameraInfo; set by the subscription (one reference assignment)
         self.camera_info: Optional[Any] = None
+        #: when it arrived (the clock of ``resolve``'s ``now``); None: never goes stale
+        self.camera_info_at: Optional[float] = None
         # key of the last CameraInfo and image size, and what was derived from it
         self._cached: Tuple[Any, Optional[CameraInfo], Optional[np.ndarray], str, str] = \
             (None, None, None, '', '')
@@ -64,7 +67,15 @@ class IntrinsicsResolver:
                 now: float) -> Optional[Intrinsics]:
         """Return the intrinsics for an image, or None while still waiting for a CameraInfo."""
         received = self.camera_info
-        if received is not None:
+        arrived = self.camera_info_at
+        if received is not None and arrived is not None and \
+                0 < config.camera_info_timeout < now - arrived:
+            # it stopped: fall back until it returns (a new one updates camera_info_at)
+            source = MISSING
+            note = (f'camera_info on {self.camera_info_topic} stopped {now - arrived:.1f} s '
+                    'ago: using the intrinsics parameters (fx, fy, cx, cy or '
+                    'horizontal_fov_deg) until it returns')
+        elif received is not None:
             base, K, source, note = self._from_camera_info(received, width, height)
             if base is not None:
                 info = copy.copy(base)
