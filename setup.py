@@ -26,7 +26,13 @@ setup(
     maintainer_email='maintainers@treeaspp-depth.dev',
     description='Tree-shaped ASPP self-supervised monocular depth for ROS 2',
     license='BSD-3-Clause',
-    extras_require={'test': ['pytest']},
+    extras_require={
+        'test': ['pytest'],
+        # deployment backends (README "Deployment"); torch stays the default backend
+        'onnx': ['onnx>=1.16', 'onnxruntime>=1.18'],
+        'openvino': ['onnx>=1.16', 'openvino>=2024.0'],
+        'tensorrt': ['onnx>=1.16', 'tensorrt>=10.0'],
+    },
     entry_points={
         'console_scripts': [
             'treeaspp-depth = treeaspp_depth_ros.cli:main',
