@@ -178,9 +178,10 @@ def test_full_disk_leaves_nothing_half_written_and_the_previous_report_intact(
     output = tmp_path / 'report'
     argv = ['bag-eval', str(bag), *TOPICS, '--weights', str(baseline_weights),
             '--input-size', SIZE, '--output', str(output)]
-    assert main(argv) == 0
+    output.mkdir()  # a previous report of the same name (bag-eval replaces its own reports)
+    (output / 'report.json').write_text(json.dumps({'frames': 3, 'previous': True}) + '\n')
+    (output / 'report.md').write_text('# the previous report\n')
     before = {p.name: p.read_bytes() for p in output.iterdir()}
-    assert 'report.json' in before
     real_write_text = Path.write_text
 
     def disk_fills_up(self, data, *args, **kwargs):
@@ -193,7 +194,6 @@ def test_full_disk_leaves_nothing_half_written_and_the_previous_report_intact(
     _fails(capsys, argv, f'writing {output} failed', 'No space left on device',
            'previous one is unchanged')
     assert {p.name: p.read_bytes() for p in output.iterdir()} == before
-    assert json.loads(before['report.json'])['frames'] == len(frames.images)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['bag', 'report']
 
 
