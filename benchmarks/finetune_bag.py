@@ -38,6 +38,8 @@ def main() -> int:
     parser.add_argument('--warmup', type=int, default=RECIPE['warmup'])
     parser.add_argument('--lr', type=float, default=RECIPE['lr'])
     parser.add_argument('--lr-factor', type=float, default=RECIPE['lr_factor'])
+    parser.add_argument('--freeze-bn', action='store_true',
+                        help='keep the loaded BatchNorm statistics (optim.init_freeze_bn)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     parser.add_argument('--output', type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -48,7 +50,8 @@ def main() -> int:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 result = dict(finetune_room(
                     bag, Path(tmp) / f'run{room}-{seed}', seed, args.threads, steps=args.steps,
-                    lr=args.lr, warmup=args.warmup, lr_factor=args.lr_factor),
+                    lr=args.lr, warmup=args.warmup, lr_factor=args.lr_factor,
+                    freeze_bn=args.freeze_bn),
                     room=room, seed=seed)
                 print(json.dumps(result))
                 runs.append(result)
@@ -57,7 +60,8 @@ def main() -> int:
     summary = {
         'benchmark': 'finetune_demo_weights_on_unseen_room_bag',
         'machine': machine_info(), 'steps': args.steps, 'lr': args.lr, 'batch_size': 4,
-        'warmup': args.warmup, 'lr_factor': args.lr_factor, 'threads': args.threads,
+        'warmup': args.warmup, 'lr_factor': args.lr_factor, 'freeze_bn': args.freeze_bn,
+        'threads': args.threads,
         'size': '64x64', 'frames_per_room': 24, 'runs': runs,
         'ratio_after_before': {'min': float(ratios.min()), 'max': float(ratios.max()),
                                'mean': float(ratios.mean())},

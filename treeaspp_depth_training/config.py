@@ -93,6 +93,7 @@ DEFAULTS: Dict[str, Any] = {
                                          # did not give (e.g. a fresh pose net) for these steps
         'init_lr_factor': 1.0,           # with model.init: learning rate of the loaded tensors
                                          # relative to optim.lr (after the warm-up)
+        'init_freeze_bn': False,         # with model.init: BatchNorm layers keep their statistics
     },
     'train': {
         'device': 'auto',                # auto | cpu | cuda

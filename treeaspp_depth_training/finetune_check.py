@@ -36,18 +36,20 @@ def record_room(bag: Path, room: int, frames: int = 24, size: int = 64,
 
 
 #: the fine-tuning recipe measured here (README, "Adapt to your robot's environment")
-RECIPE = {'lr': 5e-4, 'warmup': 20, 'lr_factor': 0.1, 'steps': 30}
+RECIPE = {'lr': 5e-4, 'warmup': 20, 'lr_factor': 0.1, 'steps': 30, 'freeze_bn': False}
 
 
 def finetune_config(bag: Path, out: Path, steps: int = RECIPE['steps'],
                     lr: float = RECIPE['lr'], seed: int = 0,
                     warmup: int = RECIPE['warmup'], lr_factor: float = RECIPE['lr_factor'],
-                    batch_size: int = 4, threads: int = 0) -> Dict[str, Any]:
+                    freeze_bn: bool = RECIPE['freeze_bn'], batch_size: int = 4,
+                    threads: int = 0) -> Dict[str, Any]:
     """Demo recipe (64x64, baseline) on the bag, starting from the demo weights."""
     return load_config('demo', {
         'model.init': str(DEFAULT_WEIGHTS), 'data.format': 'bag', 'data.root': str(bag),
         'val.format': 'bag', 'optim.lr': lr, 'optim.batch_size': batch_size,
         'optim.init_warmup_steps': warmup, 'optim.init_lr_factor': lr_factor,
+        'optim.init_freeze_bn': freeze_bn,
         'optim.epochs': 1000, 'train.max_steps': steps, 'train.seed': seed,
         'train.threads': threads, 'train.output_dir': str(out), 'train.tensorboard': False,
         'train.progress': False})
@@ -70,7 +72,8 @@ def finetune_room(bag: Path, out: Path, seed: int = 0, threads: int = 0,
     """Score the room (median-scaled AbsRel) before, after the warm-up and after fine-tuning."""
     recipe = dict(RECIPE, **recipe)
     trainer = Trainer(finetune_config(bag, out, recipe['steps'], recipe['lr'], seed,
-                                      recipe['warmup'], recipe['lr_factor'], threads=threads))
+                                      recipe['warmup'], recipe['lr_factor'],
+                                      recipe['freeze_bn'], threads=threads))
     try:
         before = trainer.validate()['median']['abs_rel']
         started, cpu = time.perf_counter(), time.process_time()

@@ -211,6 +211,16 @@ class Trainer:
     def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
         """One optimiser step; a non-finite loss (on any rank) skips the update on all ranks."""
         self.model.train()
+        warming_up = self.global_step < self.config['optim']['init_warmup_steps']
+        if not self.dist.enabled:
+            # no gradients for the waiting tensors: the warm-up steps cost less (DDP needs them)
+            for param in self.loaded_params:
+                param.requires_grad_(not warming_up)
+        if self.init_summary is not None and self.config['optim']['init_freeze_bn']:
+            # keep the loaded BatchNorm statistics: a few frames of one room are a poor estimate
+            for module in self.net.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         total, parts, pieces = self.forward_loss(batch)
         finite = all_true(bool(torch.isfinite(total)), self.dist, self.device)
         self.optimizer.zero_grad(set_to_none=True)
@@ -227,7 +237,7 @@ class Trainer:
         self.nonfinite_streak = 0
         self._set_learning_rate()
         self.scaler.scale(total).backward()
-        if self.global_step < self.config['optim']['init_warmup_steps']:
+        if warming_up:
             # warm-up after model.init: the loaded tensors wait (Adam skips a None gradient)
             for param in self.loaded_params:
                 param.grad = None
