@@ -264,7 +264,12 @@ def test_node_survives_malformed_input_counts_each_kind_and_serves_the_next_fram
             else:
                 node.image_pub.publish(rgb_to_image_msg(good_rgb, head))
             return header_stamp_ns(info)
-        return node.publish_until(publish, lambda stamp: node.output_for(stamp) is not None)
+        stamp = node.publish_until(publish, lambda stamp: node.output_for(stamp) is not None)
+        # diagnostics caught up with this frame, so counts read next are not stale
+        published = len(node.depth.messages())
+        assert node.probe.wait_for(
+            lambda: int(node.diag().get('frames_published', 0)) >= published, 5)
+        return stamp
 
     def bad_then_good(node: FuzzNode, case: str, kind: str, send: Callable[[], None]) -> None:
         before = node.count(kind)
@@ -289,7 +294,8 @@ def test_node_survives_malformed_input_counts_each_kind_and_serves_the_next_fram
     newest = serve_good(raw)
     before = raw.count('stamp_backwards')
     older = serve_good(raw, stamp_ns=newest - 10**9)
-    assert raw.count('stamp_backwards') > before and older < newest
+    assert older < newest  # diagnostics come every 0.1 s: wait for the count
+    assert raw.probe.wait_for(lambda: raw.count('stamp_backwards') > before, 5)
     before = raw.count('empty_frame_id')
     serve_good(raw, frame_id='')
     assert raw.probe.wait_for(lambda: raw.count('empty_frame_id') > before, 5)
