@@ -203,6 +203,14 @@ def test_bad_bags_fail_before_training_with_a_reason(tmp_path):
     with pytest.raises(DataError, match='camera_info topic .*/nope is not in bag'):
         load_bag(no_info, image_topic='/cam/image_raw/compressed', camera_info_topic='/nope')
 
+    # odometry ends after frame 3: the two later images lie outside the trajectory
+    partial = write_robot_bag(tmp_path / 'partial', seq.images, seq.intrinsics, seq.poses[:4])
+    trimmed = load_bag(partial, image_topic='/cam/image_raw/compressed')
+    assert len(trimmed) == 4 and trimmed.info['outside_trajectory'] == '2'
+    assert trimmed.info['pose_topic'] == '/odom'
+    with pytest.raises(DataError, match=r'pose topic \(data.pose_topic\) /nope is not in bag'):
+        load_bag(partial, image_topic='/cam/image_raw/compressed', pose_topic='/nope')
+
     broken = write_robot_bag(tmp_path / 'broken', seq.images[:4], seq.intrinsics,
                              corrupt=[0, 2, 3])
     with pytest.raises(DataError, match=r'3 of 4 images on /cam/image_raw/compressed cannot be '
@@ -227,8 +235,6 @@ def test_training_cli_takes_several_bags_and_rejects_bad_init(tmp_path, capsys):
                                       '--val.root', 'c.bag', '--model.init', 'x.pt'])
     overrides = overrides_from_args(args)
     assert overrides['data.root'] == ['a.bag', 'b.bag'] and overrides['val.root'] == 'c.bag'
-    with pytest.raises(ConfigError, match='model.init and train.resume exclude each other'):
-        load_config('demo', {'model.init': 'x.pt', 'train.resume': 'y.pth'})
     with pytest.raises(ConfigError, match='data.root must be a path or a list of paths'):
         load_config('demo', {'data.root': [1, 2]})
     bag = tmp_path / 'room'

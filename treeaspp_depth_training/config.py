@@ -29,6 +29,7 @@ DEFAULTS: Dict[str, Any] = {
                                          # treeaspp_depth_ros/model/pose_net.py)
         'init': None,                    # checkpoint to start from (fine-tuning): matching
                                          # tensors are loaded, the rest initialised as above
+                                         # (train.resume then restores the run's own weights)
     },
     'data': {
         'format': 'sc_depth',            # sc_depth | pairs | video | tum | 7scenes | bag |
@@ -231,9 +232,6 @@ def validate(config: Dict[str, Any]) -> None:
         if not (root is None or isinstance(root, str) or (
                 isinstance(root, list) and root and all(isinstance(r, str) for r in root))):
             raise ConfigError(f'{section}.root must be a path or a list of paths, got {root!r}')
-    if config['model']['init'] and train['resume']:
-        raise ConfigError('model.init and train.resume exclude each other: resume restores the '
-                          'weights of an interrupted run, init starts a new run from a checkpoint')
     if config['val']['crop'] not in (None, 'eigen'):
         raise ConfigError(f'val.crop must be eigen or null, got {config["val"]["crop"]!r}')
 
