@@ -32,6 +32,8 @@ RESULTS = Path(__file__).resolve().parent / 'results' / 'finetune_bag.json'
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rooms', type=int, default=3)
+    parser.add_argument('--first-room', type=int, default=FIRST_ROOM)
+    parser.add_argument('--frames', type=int, default=24, help='frames per room')
     parser.add_argument('--seeds', type=int, default=2)
     parser.add_argument('--first-seed', type=int, default=0)
     parser.add_argument('--steps', type=int, default=RECIPE['steps'])
@@ -45,8 +47,8 @@ def main() -> int:
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for room in range(FIRST_ROOM, FIRST_ROOM + args.rooms):
-            bag = record_room(Path(tmp) / f'room{room}', room)
+        for room in range(args.first_room, args.first_room + args.rooms):
+            bag = record_room(Path(tmp) / f'room{room}', room, frames=args.frames)
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 result = dict(finetune_room(
                     bag, Path(tmp) / f'run{room}-{seed}', seed, args.threads, steps=args.steps,
@@ -62,7 +64,7 @@ def main() -> int:
         'machine': machine_info(), 'steps': args.steps, 'lr': args.lr, 'batch_size': 4,
         'warmup': args.warmup, 'lr_factor': args.lr_factor, 'freeze_bn': args.freeze_bn,
         'threads': args.threads,
-        'size': '64x64', 'frames_per_room': 24, 'runs': runs,
+        'size': '64x64', 'frames_per_room': args.frames, 'runs': runs,
         'ratio_after_before': {'min': float(ratios.min()), 'max': float(ratios.max()),
                                'mean': float(ratios.mean())},
         'drop': {'min': float(drops.min()), 'max': float(drops.max()),
