@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from treeaspp_depth_ros.backends import BackendUnavailable, resolve_backend
 from treeaspp_depth_ros.backends.engine_cache import EngineCache, EngineKey
+from treeaspp_depth_ros.backends.factory import cached_export
 from treeaspp_depth_ros.data.seven_scenes import load_seven_scenes
 from treeaspp_depth_ros.export import export_onnx, OnnxModelError
 from treeaspp_depth_ros.inference import DepthEstimator
@@ -50,10 +51,15 @@ def reference(reference_dir, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def tree(random_weights_factory, tmp_path_factory):
-    """Make a tree_aspp checkpoint and its 96x64 export."""
+    """
+    Make a tree_aspp checkpoint and its 96x64 export, in the cache the ONNX backends use.
+
+    So the node started with the checkpoint and an ONNX backend finds it there (one export).
+    """
     weights = random_weights_factory('tree_aspp')
-    return weights, export_onnx(weights, tmp_path_factory.mktemp('tree') / 'tree.onnx',
-                                (96, 64))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('TREEASPP_DEPTH_CACHE', str(tmp_path_factory.getbasetemp() / 'cache'))
+        return weights, cached_export(weights, (96, 64)).path
 
 
 @pytest.mark.parametrize('backend', CPU_BACKENDS)
@@ -168,7 +174,8 @@ def test_node_with_a_cpu_backend_meets_the_output_contract(backend, tree, kitche
     """
     The node over real DDS with each CPU backend: stamps, encodings, cloud as with torch.
 
-    onnxruntime gets the checkpoint (exported into the cache at start), openvino the .onnx.
+    onnxruntime gets the checkpoint (its export found in the cache at start), openvino the
+    .onnx file.
     """
     from test_node import _header, DOMAIN, Started
     from treeaspp_depth_ros.conversions import (depth_image_msg_to_array, make_camera_info,

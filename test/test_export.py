@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -13,6 +14,12 @@ from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
 from treeaspp_depth_ros.export import file_sha256, read_onnx_info
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import aggregate_metrics, compute_depth_metrics
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Keep compiled models out of the user's ~/.cache."""
+    monkeypatch.setenv('TREEASPP_DEPTH_CACHE', str(tmp_path_factory.getbasetemp() / 'cache'))
 
 
 @pytest.fixture(scope='module')
@@ -102,7 +109,7 @@ def test_int8_export_keeps_abs_rel_on_7scenes_within_0_01_of_fp32(kitchen_dir, t
     assert abs(scores['int8'] - scores['fp32']) <= 0.01
 
 
-def test_exported_file_loads_where_a_checkpoint_does(tree_onnx):
+def test_exported_file_loads_where_a_checkpoint_does(tree_onnx, tmp_path, capsys):
     weights, output = tree_onnx
     estimator = DepthEstimator(output, device='cpu', backend='onnxruntime')
     assert (estimator.variant, estimator.input_size) == ('tree_aspp', (64, 64))
@@ -113,3 +120,14 @@ def test_exported_file_loads_where_a_checkpoint_does(tree_onnx):
     depth = estimator.predict(rgb)
     assert depth.shape == (48, 80)
     assert np.max(np.abs(depth - expected) / expected) < 1e-4
+    # the same through `treeaspp-depth predict --weights model.onnx --backend ...`
+    image = tmp_path / 'frame.png'
+    cv2.imwrite(str(image), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert main(['predict', '--weights', str(output), '--backend', 'openvino', str(image),
+                 '--output-dir', str(tmp_path / 'out')]) == 0
+    assert 'backend openvino (CPU' in capsys.readouterr().out
+    predicted = np.load(tmp_path / 'out' / 'frame.depth.npy')
+    assert np.max(np.abs(predicted - expected) / expected) < 1e-4
+    assert main(['predict', '--weights', str(output), '--backend', 'tensorrt', str(image),
+                 '--output-dir', str(tmp_path / 'out')]) == 1
+    assert 'python3 -m pip install onnx tensorrt' in capsys.readouterr().err
