@@ -81,7 +81,7 @@ class Progress:
         self.enabled = False
 
     def line(self, final: bool = False) -> str:
-        """The text of one progress line (also what a log file gets)."""
+        """Format one progress line: what, count, rate, time left or taken, extras."""
         elapsed = time.monotonic() - self._started
         counted = self.done - self._start_count
         rate = counted / elapsed if elapsed > 0 else 0.0

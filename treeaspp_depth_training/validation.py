@@ -39,7 +39,8 @@ def evaluate_depth(estimator: DepthEstimator, test_set: DepthTestSet, min_depth:
                    max_depth: float = 10.0, crop: Optional[str] = 'eigen',
                    global_scale: bool = True, batch_size: int = 8, num_workers: int = 0,
                    progress: Optional[str] = None) -> Dict[str, Any]:
-    """Mean metrics under median scaling (and, optionally, one global scale).
+    """
+    Mean metrics under median scaling (and, optionally, one global scale).
 
     `progress` names the step in progress output (batches); None (validation during
     training) prints nothing.
