@@ -12,8 +12,13 @@ fastest CPU backend against that backend's model-only rate (`DepthEstimator.pred
 metric, 64x64) on the 50 7-Scenes kitchen frames, median-scaled AbsRel, fp32 against INT8
 calibrated on the first 16 frames.
 
+``--torch-layout`` instead compares torch's NCHW and channels_last layouts in interleaved
+rounds (so load drift on a shared machine hits both alike) and writes torch_layout.json: the
+default layout `inference.TORCH_CHANNELS_LAST` is chosen from it.
+
 Usage: python -m benchmarks.bench_backends [--threads N] [--runs 20] [--seconds 15]
     [--variants tree_aspp ...] [--skip-node] [--skip-int8-accuracy] [--output FILE]
+    python -m benchmarks.bench_backends --torch-layout [--rounds 15]
 """
 
 import argparse
@@ -91,6 +96,42 @@ def latency_rows(variant: str, folder: Path, threads: int, runs: int, rate: floa
                      'fraction_of_matmul_rate': round(achieved / rate, 3)})
         print(rows[-1], flush=True)
     return rows
+
+
+def torch_layout(rounds: int) -> Dict:
+    """NCHW against channels_last, interleaved, per variant at 1 and 2 threads."""
+    rows = []
+    x = torch.randn(1, 3, SIZE[1], SIZE[0])
+    x_last = x.contiguous(memory_format=torch.channels_last)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for variant in VARIANTS:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                nchw = DepthNet(variant).eval()
+            last = DepthNet(variant).eval()
+            last.load_state_dict(nchw.state_dict())
+            last = last.to(memory_format=torch.channels_last)
+            times: Dict[str, List[float]] = {'nchw': [], 'channels_last': []}
+            with torch.inference_mode():
+                for _ in range(2):
+                    nchw(x), last(x_last)
+                for _ in range(rounds):
+                    for name, call in (('nchw', lambda: nchw(x)),
+                                       ('channels_last', lambda: last(x_last))):
+                        start = time.perf_counter()
+                        call()
+                        times[name].append((time.perf_counter() - start) * 1e3)
+            row = {'variant': variant, 'threads': threads, 'rounds': rounds}
+            for name, values in times.items():
+                row[f'{name}_p50_ms'] = round(percentile(values, 50), 1)
+                row[f'{name}_min_ms'] = round(min(values), 1)
+            row['channels_last_over_nchw_p50'] = round(
+                row['channels_last_p50_ms'] / row['nchw_p50_ms'], 3)
+            rows.append(row)
+            print(row, flush=True)
+    return {'benchmark': 'torch_cpu_layout_320x256_batch1', 'machine': machine_info(),
+            'load_average': [round(v, 2) for v in os.getloadavg()], 'results': rows}
 
 
 def int8_accuracy(folder: Path) -> Dict:
@@ -178,9 +219,16 @@ def main() -> int:
     parser.add_argument('--variants', nargs='+', choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument('--skip-node', action='store_true', help='no node end-to-end run')
     parser.add_argument('--skip-int8-accuracy', action='store_true')
+    parser.add_argument('--torch-layout', action='store_true',
+                        help='only compare torch NCHW and channels_last (torch_layout.json)')
+    parser.add_argument('--rounds', type=int, default=15, help='--torch-layout rounds')
     parser.add_argument('--output', type=Path, default=Path(__file__).resolve().parent /
                         'results' / 'backends.json')
     args = parser.parse_args()
+    if args.torch_layout:
+        write_json(torch_layout(args.rounds), args.output.with_name('torch_layout.json')
+                   if args.output.name == 'backends.json' else args.output)
+        return 0
     if 'tree_aspp' not in args.variants:
         parser.error('--variants must include tree_aspp (the targets are stated for it)')
     if args.threads > 0:

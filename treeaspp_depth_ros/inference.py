@@ -59,8 +59,9 @@ def resolve_device(device: str = 'auto') -> torch.device:
     return resolved
 
 
-#: torch's CPU memory layout by default (benchmarks/results/backends.json)
-TORCH_CHANNELS_LAST = False
+#: torch's default memory layout for networks the estimator loads itself: channels_last ran
+#: in 0.36-0.88x the NCHW time in interleaved rounds (benchmarks/results/torch_layout.json)
+TORCH_CHANNELS_LAST = True
 
 
 class DepthEstimator:
@@ -128,7 +129,9 @@ class DepthEstimator:
         self.precision = precision
         self._autocast_dtype = PRECISIONS[precision]
         if self.backend == 'torch':
-            layout = TORCH_CHANNELS_LAST if channels_last is None else channels_last
+            # a DepthNet passed in (a training network) keeps its layout unless asked
+            loaded = not isinstance(weights, DepthNet)
+            layout = (TORCH_CHANNELS_LAST and loaded) if channels_last is None else channels_last
             self.runner = TorchRunner(self.net, self.device, precision, channels_last=layout)
         else:
             if self.onnx_info is None:

@@ -38,7 +38,7 @@ def build_engine(onnx_path: str, fp16: bool = True, workspace_gib: float = 2.0) 
             raise BackendUnavailable(f'TensorRT cannot parse {onnx_path}: {errors}')
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    if fp16 and builder.platform_has_fast_fp16:
+    if fp16 and getattr(builder, 'platform_has_fast_fp16', True):  # deprecated in TRT 10
         config.set_flag(trt.BuilderFlag.FP16)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
