@@ -13,6 +13,7 @@ Usage: python -m benchmarks.gpu_check [--output benchmarks/results/gpu_check.jso
 
 import argparse
 import importlib.util
+import json
 import os
 from pathlib import Path
 import sys
@@ -190,6 +191,8 @@ def main() -> int:
         result[name]['wall_s'] = round(time.perf_counter() - start, 1)
         print(f'[gpu_check] {name} done in {result[name]["wall_s"]} s', file=sys.stderr,
               flush=True)
+        args.output.parent.mkdir(parents=True, exist_ok=True)  # what is done survives a timeout
+        args.output.write_text(json.dumps(result, indent=2) + '\n')
     trt = result.get('tensorrt_fp16', {})
     if 'p50_ms' in trt:
         result['target_tensorrt_fp16_le_2ms'] = trt['p50_ms'] <= 2.0
