@@ -17,7 +17,7 @@ ground-truth poses) this benchmark
 
 Open3D is a benchmark-only dependency (``pip install open3d`` into the venv).
 
-Usage: python -m benchmarks.bench_slam [--weights CKPT | --steps 300] [--output JSON]
+Usage: python -m benchmarks.bench_slam [--weights CKPT | --steps 100] [--output JSON]
 """
 
 import argparse
@@ -42,7 +42,7 @@ from treeaspp_depth_ros.inference import DepthEstimator
 
 DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'
 RESULTS = Path(__file__).resolve().parent / 'results'
-SIZE = (160, 128)
+SIZE = (128, 96)
 #: odometry pairs: 5-30 cm apart (a robot's odometry is too noisy over shorter hops)
 ODOMETRY_RANGE = (0.05, 0.3)
 TSDF_CUBE_M = 5.0
@@ -221,7 +221,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--data', type=Path, default=DATA)
     parser.add_argument('--weights', type=Path,
                         help='checkpoint with a pose network (default: train one here)')
-    parser.add_argument('--steps', type=int, default=300, help='training steps (no --weights)')
+    parser.add_argument('--steps', type=int, default=100, help='training steps (no --weights)')
     parser.add_argument('--output', type=Path, default=RESULTS / 'slam.json')
     args = parser.parse_args(argv)
     if not args.data.is_dir():
