@@ -81,6 +81,7 @@ class DepthRecorder:
         self.saved_images: List[str] = []
         self.unknown_stamps = 0
         self.diagnostics: Dict[str, str] = {}
+        self._streaming_rates: Dict[str, str] = {}
         self.ply: Optional[Dict[str, Any]] = None
         self._points_sub = None
         node.create_subscription(Image, 'depth/image', self._on_depth, output_qos())
@@ -104,8 +105,20 @@ class DepthRecorder:
                 PointCloud2, 'points', self._on_points, points_qos())
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        if msg.status:
-            self.diagnostics = {kv.key: kv.value for kv in msg.status[0].values}
+        if not msg.status:
+            return
+        values = {kv.key: kv.value for kv in msg.status[0].values}
+        # The node's rates are over a sliding window that is empty once the camera stops, and
+        # the last message arrives after that: keep them from the last message that had frames
+        # (counters stay the latest, which are the totals).
+        windowed = {k: v for k, v in values.items() if k == 'fps' or k.endswith(('_p50', '_p95'))}
+        try:
+            streaming = float(values.get('fps', '0')) > 0
+        except ValueError:
+            streaming = False
+        if streaming:
+            self._streaming_rates = windowed
+        self.diagnostics = dict(values, **self._streaming_rates)
 
     def _on_points(self, msg: PointCloud2) -> None:
         if self.ply is not None:
