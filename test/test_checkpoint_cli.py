@@ -139,15 +139,17 @@ def test_predict_writes_depth_at_image_resolution(converted, shared_dir, tmp_pat
     assert bad.returncode == 2 and 'multiples of 32' in bad.stderr  # argparse usage error
 
 
-def test_predict_runs_a_checkpoint_at_its_training_size(tmp_path, shared_dir):
+def test_predict_runs_a_checkpoint_at_its_training_size(tmp_path, shared_dir, capsys):
     """The demo weights were trained at 64x64: without --input-size that size is used, and said."""
+    from treeaspp_depth_ros.cli import main
     from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
-    image = shared_dir / 'data' / 'tum-fr3-long-office' / 'color.png'
-    result = cli('predict', '--weights', DEFAULT_WEIGHTS, image, '--output-dir', tmp_path)
-    assert "input 64x64 (the checkpoint's training size)" in result.stdout
-    requested = cli('predict', '--weights', DEFAULT_WEIGHTS, '--input-size', '128x96', image,
-                    '--output-dir', tmp_path)
-    assert 'input 128x96 (requested)' in requested.stdout
+    image = str(shared_dir / 'data' / 'tum-fr3-long-office' / 'color.png')
+    assert main(['predict', '--weights', str(DEFAULT_WEIGHTS), image, '--output-dir',
+                 str(tmp_path)]) == 0
+    assert "input 64x64 (the checkpoint's training size)" in capsys.readouterr().out
+    assert main(['predict', '--weights', str(DEFAULT_WEIGHTS), '--input-size', '128x96', image,
+                 '--output-dir', str(tmp_path)]) == 0
+    assert 'input 128x96 (requested)' in capsys.readouterr().out
 
 
 def test_info_json_reports_every_variant_next_to_the_paper():
