@@ -1,10 +1,11 @@
-"""Checkpoint import, loading errors and the foundation's CLI commands, run as a user runs them."""
+"""Checkpoint import, loading errors and the foundation's CLI commands, with a user's arguments."""
 
+from contextlib import redirect_stderr, redirect_stdout
+import io
 import json
 from pathlib import Path
 import shutil
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -13,13 +14,25 @@ import torch
 
 from treeaspp_depth_ros.checkpoint import (CheckpointError, load_checkpoint, load_depth_net,
                                            save_checkpoint)
+from treeaspp_depth_ros.cli import main
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet, PoseNet
 
 
-def cli(*args, check=True):
-    result = subprocess.run([sys.executable, '-m', 'treeaspp_depth_ros.cli', *map(str, args)],
-                            capture_output=True, text=True, timeout=600)
+def cli(*args, check=True) -> SimpleNamespace:
+    """
+    Run ``treeaspp-depth ARGS`` through the console script's own entry point, in this process.
+
+    In process rather than a subprocess: each new Python spends seconds importing torch and
+    torchvision, and the demo tests already run the command as a separate process.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as usage:  # argparse: usage errors exit 2
+            code = usage.code
+    result = SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
     if check and result.returncode != 0:
         raise AssertionError(f'exit {result.returncode}: {result.stderr}')
     return result
@@ -139,17 +152,15 @@ def test_predict_writes_depth_at_image_resolution(converted, shared_dir, tmp_pat
     assert bad.returncode == 2 and 'multiples of 32' in bad.stderr  # argparse usage error
 
 
-def test_predict_runs_a_checkpoint_at_its_training_size(tmp_path, shared_dir, capsys):
+def test_predict_runs_a_checkpoint_at_its_training_size(tmp_path, shared_dir):
     """The demo weights were trained at 64x64: without --input-size that size is used, and said."""
-    from treeaspp_depth_ros.cli import main
     from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
-    image = str(shared_dir / 'data' / 'tum-fr3-long-office' / 'color.png')
-    assert main(['predict', '--weights', str(DEFAULT_WEIGHTS), image, '--output-dir',
-                 str(tmp_path)]) == 0
-    assert "input 64x64 (the checkpoint's training size)" in capsys.readouterr().out
-    assert main(['predict', '--weights', str(DEFAULT_WEIGHTS), '--input-size', '128x96', image,
-                 '--output-dir', str(tmp_path)]) == 0
-    assert 'input 128x96 (requested)' in capsys.readouterr().out
+    image = shared_dir / 'data' / 'tum-fr3-long-office' / 'color.png'
+    result = cli('predict', '--weights', DEFAULT_WEIGHTS, image, '--output-dir', tmp_path)
+    assert "input 64x64 (the checkpoint's training size)" in result.stdout
+    requested = cli('predict', '--weights', DEFAULT_WEIGHTS, '--input-size', '128x96', image,
+                    '--output-dir', tmp_path)
+    assert 'input 128x96 (requested)' in requested.stdout
 
 
 def test_info_json_reports_every_variant_next_to_the_paper():
