@@ -10,13 +10,14 @@ simulated (no GPU here): the node's test-only hook
 (``TREEASPP_DEPTH_TEST_GPU_FAULT=N``) raises a CUDA out-of-memory error on the N-th inference.
 """
 
+from contextlib import contextmanager
 import os
 from pathlib import Path
 import signal
 import sys
 import threading
 import time
-from typing import Dict, List
+from typing import Dict, Iterator, List
 
 from conftest import K_KITCHEN
 import cv2
@@ -49,6 +50,27 @@ GPU_FAULT_AT = 3
 
 def _header(frame_id: str = 'faults_optical_frame'):
     return make_header(time.time_ns(), frame_id)
+
+
+@contextmanager
+def _streaming(node: 'Node', rgb: np.ndarray, period_s: float) -> Iterator[None]:
+    """Publish `rgb` with its camera_info every `period_s` from a thread while the block runs."""
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            header = _header()
+            node.info_pub.publish(make_camera_info(K, *SIZE, header))
+            node.image_pub.publish(rgb_to_image_msg(rgb, header))
+            time.sleep(period_s)
+
+    streamer = threading.Thread(target=stream, daemon=True)
+    streamer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        streamer.join()
 
 
 class Node:
@@ -214,31 +236,17 @@ def test_parameters_changed_under_load_never_mix_in_one_frame(nodes, rgb):
                   'points_stride': 2, 'points_rgb': False}}
     expected = {name: raw * s['depth_scale'] for name, s in sets.items()}  # before the range
     layouts = {'A': (48, 64, 32), 'B': (24, 32, 16)}
-    stop = threading.Event()
-
-    def stream() -> None:
-        while not stop.is_set():
-            header = _header()
-            node.info_pub.publish(make_camera_info(K, *SIZE, header))
-            node.image_pub.publish(rgb_to_image_msg(rgb, header))
-            time.sleep(1 / 30)
-
     node.depth.clear()
     node.points.clear()
     result = node.probe.set_parameters(node.name, sets['B'], atomically=True)[0]
     assert result.successful, result.reason
     first_stamp = time.time_ns()  # frames before this may carry the previous parameters
-    streamer = threading.Thread(target=stream, daemon=True)
-    streamer.start()
-    try:
+    with _streaming(node, rgb, 1 / 30):
         for toggle in range(10):
             name = 'AB'[toggle % 2]
             result = node.probe.set_parameters(node.name, sets[name], atomically=True)[0]
             assert result.successful, result.reason
             time.sleep(0.3)
-    finally:
-        stop.set()
-        streamer.join()
     node.probe.wait_for(lambda: False, 1.0)  # the last frames arrive
     clouds = {header_stamp_ns(c): c for c in node.points.messages()}
     seen: List[str] = []
@@ -278,18 +286,7 @@ def _same(depth: np.ndarray, scaled: np.ndarray, values: Dict[str, float]) -> bo
 def test_signal_during_inference_exits_within_a_second_without_traceback(nodes, rgb, name, sig):
     node = nodes[name]
     node.wait_ready()
-    stop = threading.Event()
-
-    def stream() -> None:
-        while not stop.is_set():
-            header = _header()
-            node.info_pub.publish(make_camera_info(K, *SIZE, header))
-            node.image_pub.publish(rgb_to_image_msg(rgb, header))
-            time.sleep(0.05)
-
-    streamer = threading.Thread(target=stream, daemon=True)
-    streamer.start()
-    try:
+    with _streaming(node, rgb, 0.05):
         assert node.probe.wait_for(lambda: node.depth.messages(), 60), node.process.log_tail()
         count = len(node.depth.messages())
         # right after an output the worker has taken the next frame: it is in inference
@@ -297,9 +294,6 @@ def test_signal_during_inference_exits_within_a_second_without_traceback(nodes, 
         time.sleep(0.1)
         inference_ms = float(node.diag()['inference_ms_p50'])
         status, seconds = node.process.stop(sig, timeout=10.0)
-    finally:
-        stop.set()
-        streamer.join()
     log = node.process.log_text()
     assert inference_ms > 200.0  # the signal landed in a long inference, not between frames
     assert status == 0 and seconds < 1.0, (status, seconds, log[-2000:])
