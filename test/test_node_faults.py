@@ -288,13 +288,15 @@ def test_signal_during_inference_exits_within_a_second_without_traceback(nodes, 
     node.wait_ready()
     with _streaming(node, rgb, 0.05):
         assert node.probe.wait_for(lambda: node.depth.messages(), 60), node.process.log_tail()
-        count = len(node.depth.messages())
-        # right after an output the worker has taken the next frame: it is in inference
-        assert node.probe.wait_for(lambda: len(node.depth.messages()) > count, 30)
-        time.sleep(0.1)
+        assert node.probe.wait_for(
+            lambda: float(node.diag().get('inference_ms_p50') or 0) > 0, 30)
         inference_ms = float(node.diag()['inference_ms_p50'])
+        count = len(node.depth.messages())
+        # right after an output the worker has taken the next frame: a quarter of this
+        # machine's inference time later it is still in inference, on any machine's speed
+        assert node.probe.wait_for(lambda: len(node.depth.messages()) > count, 30)
+        time.sleep(inference_ms / 4000.0)
         status, seconds = node.process.stop(sig, timeout=10.0)
     log = node.process.log_text()
-    assert inference_ms > 200.0  # the signal landed in a long inference, not between frames
     assert status == 0 and seconds < 1.0, (status, seconds, log[-2000:])
     assert 'Traceback' not in log, log[-2000:]
