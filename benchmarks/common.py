@@ -53,7 +53,10 @@ def percentile(values: List[float], q: float) -> float:
     return ordered[index]
 
 
-def write_json(result: Dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + '\n')
-    print(json.dumps(result, indent=2))
+def write_json(result: Dict[str, Any], path: Path, echo: bool = True) -> None:
+    """Write `result` atomically (a reader never sees half a file) and print it when `echo`."""
+    from treeaspp_depth_ros.export import atomic_write_bytes
+    text = json.dumps(result, indent=2) + '\n'
+    atomic_write_bytes(text.encode(), path)
+    if echo:
+        print(text, end='')

@@ -10,9 +10,12 @@ Usage::
 
     python -m benchmarks.learning_matrix [--seeds 0-9] [--threads 1 2] [--jobs 2]
         [--set model.pose_head_init=reference --label reference-init]
-        [--keep runs/matrix] [--output benchmarks/results/learning_matrix.json]
+        [--keep runs/matrix] [--output benchmarks/results/learning_matrix.json] [--resume]
 
-``--jobs 2`` runs two single-thread runs at once (runs with more threads run alone).
+``--jobs 2`` runs two single-thread runs at once (runs with more threads run alone). The JSON is
+rewritten after every finished run (``complete`` says whether all planned runs are in it), so an
+interrupted matrix keeps what it measured; ``--resume`` runs only the seed x threads pairs that the
+output file does not hold yet for the same config and overrides.
 """
 
 import argparse
@@ -23,7 +26,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from typing import Any, Dict, List, Sequence
+import threading
+from typing import Any, Dict, List, Sequence, Tuple
 
 from benchmarks.common import machine_info, write_json
 
@@ -99,6 +103,19 @@ def _summary(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
+def _finished_rows(path: Path, header: Dict[str, Any]) -> Dict[Tuple[int, int], Dict[str, Any]]:
+    """Return the finished runs of an earlier matrix of the same config and overrides."""
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text())
+    if (earlier.get('config'), earlier.get('overrides')) != (header['config'],
+                                                             header['overrides']):
+        raise SystemExit(f'{path} holds a matrix of another config or overrides; '
+                         f'choose another --output')
+    return {(row['seed'], row['threads']): row for row in earlier.get('runs', [])
+            if 'error' not in row}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,22 +131,37 @@ def main() -> int:
                         help='keep each run in DIR/seedS_threadsT (default: deleted)')
     parser.add_argument('--output', type=Path,
                         default=Path('benchmarks/results/learning_matrix.json'))
+    parser.add_argument('--resume', action='store_true',
+                        help='keep the finished runs already in --output, run the others')
     parser.add_argument('--one', type=int, nargs=2, metavar=('SEED', 'THREADS'),
                         help=argparse.SUPPRESS)
     parser.add_argument('--result', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return _one(args)
-    seeds = _seeds(args.seeds)
-    rows: List[Dict[str, Any]] = []
+    planned = [(seed, threads) for threads in args.threads for seed in _seeds(args.seeds)]
+    header = {'benchmark': 'learning_matrix', 'label': args.label, 'config': args.config,
+              'overrides': _overrides(args.set), 'machine': machine_info()}
+    done = _finished_rows(args.output, header) if args.resume else {}
+    rows: List[Dict[str, Any]] = [done[key] for key in planned if key in done]
+    if rows:
+        print(f'{len(rows)} of {len(planned)} runs already in {args.output}', flush=True)
+    lock = threading.Lock()
+
+    def write(echo: bool) -> None:
+        write_json(dict(header, complete=len(rows) == len(planned), planned=len(planned),
+                        summary=_summary(rows), runs=rows), args.output, echo=echo)
+
+    def record(row: Dict[str, Any]) -> None:
+        with lock:
+            rows.append(row)
+            write(echo=False)
+
     for threads in args.threads:
-        jobs = max(1, args.jobs // threads)
-        with ThreadPoolExecutor(jobs) as pool:
-            rows += list(pool.map(lambda seed: _launch(args, seed, threads), seeds))
-    result = {'benchmark': 'learning_matrix', 'label': args.label, 'config': args.config,
-              'overrides': _overrides(args.set), 'machine': machine_info(),
-              'summary': _summary(rows), 'runs': rows}
-    write_json(result, args.output)
+        todo = [seed for seed, t in planned if t == threads and (seed, t) not in done]
+        with ThreadPoolExecutor(max(1, args.jobs // threads)) as pool:
+            list(pool.map(lambda seed: record(_launch(args, seed, threads)), todo))
+    write(echo=True)
     return 0 if all('error' not in row for row in rows) else 1
 
 

@@ -59,18 +59,20 @@ def test_params_file_documents_every_parameter_with_its_default():
 def test_description_turns_launch_arguments_into_ros_args():
     description = describe_depth_node(namespace='front/', node_name='depth_front',
                                       image_topic='/cam/image_raw', weights='/w/model.pt',
-                                      device='cpu', use_compressed='true', lifecycle='true',
+                                      device='cpu', backend='openvino', use_compressed='true',
+                                      lifecycle='true',
                                       parameters={'variant': '', 'max_depth': 8.0})
     args = description.ros_arguments()
     assert args[:5] == ['--ros-args', '-r', '__node:=depth_front', '-r', '__ns:=/front']
     assert ['--params-file', str(default_params_file())] == args[5:7]
-    for item in ('weights:=/w/model.pt', 'device:=cpu', 'use_compressed:=true',
-                 "variant:=''", 'max_depth:=8.0', 'image:=/cam/image_raw'):
+    for item in ('weights:=/w/model.pt', 'device:=cpu', 'backend:=openvino',
+                 'use_compressed:=true', "variant:=''", 'max_depth:=8.0', 'image:=/cam/image_raw'):
         assert item in args, item
     assert description.lifecycle and description.executable == 'depth_lifecycle_node'
     assert '--lifecycle' in description.command()
     assert set(LAUNCH_ARGUMENTS) >= {'namespace', 'image_topic', 'camera_info_topic',
-                                     'weights', 'device', 'params_file', 'lifecycle'}
+                                     'weights', 'device', 'backend', 'params_file', 'lifecycle'}
+    assert 'backend' not in str(describe_depth_node().parameters)  # empty: params file decides
     with pytest.raises(ValueError, match='lifecycle'):
         describe_depth_node(lifecycle='maybe')
 

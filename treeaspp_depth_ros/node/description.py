@@ -29,6 +29,8 @@ LAUNCH_ARGUMENTS: Dict[str, Tuple[str, str]] = {
     'camera_info_topic': ('camera_info', 'Camera info topic (remaps `camera_info`).'),
     'weights': ('', 'Checkpoint file; empty keeps the params file value.'),
     'device': ('', 'auto, cpu, cuda or cuda:N; empty keeps the params file value.'),
+    'backend': ('', 'Inference backend: auto, torch, onnxruntime, openvino or tensorrt; empty '
+                'keeps the params file value.'),
     'use_compressed': ('', 'true: subscribe to <image_topic>/compressed; empty keeps the '
                        'params file value.'),
     'params_file': ('', 'Parameters YAML; empty uses the package config/depth_node.yaml.'),
@@ -115,7 +117,8 @@ def _normalise_namespace(namespace: str) -> str:
 
 def describe_depth_node(namespace: str = '', node_name: str = 'depth_node',
                         image_topic: str = 'image', camera_info_topic: str = 'camera_info',
-                        weights: str = '', device: str = '', use_compressed: str = '',
+                        weights: str = '', device: str = '', backend: str = '',
+                        use_compressed: str = '',
                         params_file: str = '', lifecycle: Union[bool, str] = False,
                         large_data: Union[bool, str] = True,
                         parameters: Optional[Dict[str, Any]] = None) -> NodeDescription:
@@ -123,13 +126,10 @@ def describe_depth_node(namespace: str = '', node_name: str = 'depth_node',
     Describe a depth node; arguments are the launch arguments (strings accepted).
 
     ``parameters`` are extra parameter values applied after the params file and the
-    weights/device/use_compressed arguments.
+    weights/device/backend/use_compressed arguments.
     """
-    overrides: Dict[str, Any] = {}
-    if weights:
-        overrides['weights'] = str(weights)
-    if device:
-        overrides['device'] = str(device)
+    given = {'weights': weights, 'device': device, 'backend': backend}
+    overrides: Dict[str, Any] = {name: str(value) for name, value in given.items() if value}
     if use_compressed != '' and use_compressed is not None:
         overrides['use_compressed'] = _parse_bool('use_compressed', use_compressed) \
             if isinstance(use_compressed, str) else bool(use_compressed)
