@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+from typing import Dict, Optional
 
 import cv2
 import pytest
@@ -29,11 +30,12 @@ def checkpoint(baseline_weights) -> Path:
     return baseline_weights
 
 
-def run_demo(output: Path, *args: str, timeout: float = 240.0) -> subprocess.CompletedProcess:
+def run_demo(output: Path, *args: str, timeout: float = 240.0,
+             env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     command = [sys.executable, '-m', 'treeaspp_depth_ros.cli', 'demo', '--output', str(output),
                '--domain-id', str(DOMAIN), *args]
-    return subprocess.run(command, env=isolated_env(DOMAIN), capture_output=True, text=True,
-                          timeout=timeout, cwd=output.parent)
+    return subprocess.run(command, env=dict(isolated_env(DOMAIN), **(env or {})),
+                          capture_output=True, text=True, timeout=timeout, cwd=output.parent)
 
 
 def check_outputs(output: Path, result: subprocess.CompletedProcess) -> dict:
@@ -74,12 +76,15 @@ def test_demo_on_synthetic_frames(tmp_path, checkpoint):
     assert report['lost_in_transport'] == 0  # full-size frames, best effort, all delivered
 
 
-def test_demo_on_a_folder_source(tmp_path, checkpoint, kitchen_dir):
+def test_demo_on_a_folder_source_with_an_export_backend(tmp_path, checkpoint, kitchen_dir):
     output = tmp_path / 'kitchen'
     result = run_demo(output, '--weights', str(checkpoint), '--source', str(kitchen_dir),
-                      '--frames', '6', '--rate', '3')
+                      '--frames', '6', '--rate', '3', '--backend', 'openvino',
+                      env={'TREEASPP_DEPTH_CACHE': str(tmp_path / 'cache')})
     report = check_outputs(output, result)
     assert report['source'] == '7scenes'
+    assert report['backend'].startswith('openvino (CPU'), report['backend']
+    assert 'backend openvino' in result.stdout
 
 
 def test_demo_on_a_bag_source(tmp_path, checkpoint, kitchen_dir):
