@@ -175,6 +175,45 @@ def test_compressed_mcap_and_raw_sqlite_bags_train_as_scenes_with_odometry_poses
     assert sample['tgt'].shape == (3, SIZE, SIZE) and sample['refs'].shape == (2, 3, SIZE, SIZE)
 
 
+@pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
+def test_bag_frames_are_read_back_from_the_bag_in_every_process(tmp_path, storage):
+    """Only each frame's place in the bag is held; forked and spawned workers read it again."""
+    import pickle
+    seq = generate_sequence(40003, 6, SIZE, SIZE)
+    bag = tmp_path / 'raw'
+    with bagio.BagWriter(bag, storage=storage) as writer:
+        writer.add_topic('/cam/image_raw', bagio.IMAGE)
+        for i, rgb in enumerate(seq.images):
+            # frames 2-5 were written at one bag time (a driver's burst): each kept apart
+            writer.write('/cam/image_raw', stamp(min(i, 2)), rgb_to_image_msg(
+                rgb, make_header(stamp(i), 'cam')))
+    sequence = load_bag(bag, '/cam/image_raw', intrinsics=[40, 40, 32, 32], pose_topic=None)
+    assert len(sequence) == 6
+    assert all(isinstance(v, int) for ref in sequence.image_refs for v in ref)
+    held = [v for v in vars(sequence).values() if isinstance(v, list)]
+    assert not any(isinstance(item, (bytes, np.ndarray)) for items in held for item in items)
+    for i in range(6):
+        np.testing.assert_array_equal(sequence.rgb(i), seq.images[i])
+    copy = pickle.loads(pickle.dumps(sequence))  # as a spawned DataLoader worker gets it
+    np.testing.assert_array_equal(copy.rgb(3), seq.images[3])
+    loader = torch.utils.data.DataLoader(_Frames(sequence), batch_size=3, num_workers=2)
+    np.testing.assert_array_equal(torch.cat(list(loader)).numpy(), seq.images)
+    sequence.close()
+    copy.close()
+
+
+class _Frames(torch.utils.data.Dataset):
+
+    def __init__(self, sequence) -> None:
+        self.sequence = sequence
+
+    def __len__(self) -> int:
+        return len(self.sequence)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(self.sequence.rgb(index))
+
+
 def test_poses_are_interpolated_between_odometry_samples():
     turn = np.eye(4)
     turn[:3, :3] = cv2.Rodrigues(np.array([0.0, 0.4, 0.0]))[0]

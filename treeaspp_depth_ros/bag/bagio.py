@@ -270,12 +270,14 @@ class BagReader:
             raise CommandError(f'{role} {topic} in bag {self.path} has no messages')
         return msgtype
 
-    def messages(self, topics: Iterable[str]) -> Iterator[Tuple[str, str, int, bytes]]:
-        """(topic, msgtype, bag time ns, CDR bytes) in bag-time order."""
+    def messages(self, topics: Iterable[str], start: Optional[int] = None,
+                 stop: Optional[int] = None) -> Iterator[Tuple[str, str, int, bytes]]:
+        """(topic, msgtype, bag time ns, CDR bytes) in bag-time order, within [start, stop)."""
         wanted = set(topics)
         connections = [c for c in self._reader.connections if c.topic in wanted]
         try:
-            for conn, timestamp, data in self._reader.messages(connections=connections):
+            for conn, timestamp, data in self._reader.messages(connections=connections,
+                                                               start=start, stop=stop):
                 yield conn.topic, conn.msgtype, timestamp, data
         except CommandError:
             raise
@@ -283,6 +285,20 @@ class BagReader:
             raise CommandError(
                 f'bag {self.path} is corrupt: reading {", ".join(sorted(wanted))} failed: '
                 f'{error or type(error).__name__}') from None
+
+    def message_at(self, topic: str, timestamp: int, ordinal: int = 0) -> bytes:
+        """
+        Return the CDR bytes of the `ordinal`-th message on `topic` at bag time `timestamp`.
+
+        Why: a long recording is read again message by message (both storages index bag time)
+        instead of being held in memory.
+        """
+        found = self.messages([topic], start=timestamp, stop=timestamp + 1)
+        for index, (_, _, _, data) in enumerate(found):
+            if index == ordinal:
+                return bytes(data)
+        raise CommandError(f'bag {self.path} has no message {ordinal} on {topic} at bag time '
+                           f'{timestamp} ns any more; was it changed while in use?')
 
     def decode(self, topic: str, msgtype: str, timestamp: int, data: bytes):
         """Deserialise one message; a corrupt message becomes an error naming topic and time."""

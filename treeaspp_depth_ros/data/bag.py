@@ -4,13 +4,14 @@ A rosbag2 recording (sqlite3 or mcap) as a sequence: images, intrinsics, poses, 
 A robot's own recordings are the data self-supervised training adapts to best, so a bag is one
 more layout: raw or compressed images on one topic, intrinsics from camera_info (or given),
 camera poses from a recorded odometry or pose topic, and ground-truth depth when a depth
-camera was recorded too. Messages are kept as recorded (compressed frames stay compressed) and
-decoded on access, so a long recording is not held in memory as pixels. Every frame is decoded
-once while loading: undecodable frames are skipped and counted, and a bag where most are bad
-is an error, before any training starts.
+camera was recorded too. Only each frame's place in the bag is kept: frames are read again and
+decoded on access, so a long recording is held neither as pixels nor as message bytes. Every
+frame is decoded once while loading: undecodable frames are skipped and counted, and a bag
+where most are bad is an error, before any training starts.
 """
 
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -28,19 +29,32 @@ DEFAULT_IMAGE_TOPIC = '/camera/image_raw'
 MAX_BAD_FRACTION = 0.5
 
 
+#: where a message lies in its bag: (bag time ns, index among the topic's messages at that time)
+MessageRef = Tuple[int, int]
+
+
 @dataclass
 class BagSequence(Dataset):
-    """Frames of one bag, decoded from the recorded message bytes on access."""
+    """
+    Frames of one bag, read again from the bag and decoded on access.
+
+    Only each frame's place in the bag is kept, so a long recording costs no memory; every
+    process (DataLoader workers included) opens its own reader on first access.
+    """
 
     image_type: str = ''
-    image_data: List[bytes] = field(default_factory=list, repr=False)
-    depth_data: List[bytes] = field(default_factory=list, repr=False)
+    image_topic: str = ''
+    depth_topic: str = ''
+    image_refs: List[MessageRef] = field(default_factory=list, repr=False)
+    depth_refs: List[MessageRef] = field(default_factory=list, repr=False)
+    _reader: Any = field(default=None, init=False, repr=False, compare=False)
+    _reader_pid: int = field(default=0, init=False, repr=False, compare=False)
 
     def rgb(self, index: int) -> np.ndarray:
         """RGB image of frame `index` (HxWx3 uint8)."""
         from treeaspp_depth_ros.bag import bagio
-        return _decode_rgb(bagio.deserialize(self.image_data[index], self.image_type),
-                           self.image_type)
+        data = self._message(self.image_topic, self.image_refs[index])
+        return _decode_rgb(bagio.deserialize(data, self.image_type), self.image_type)
 
     def depth(self, index: int) -> Optional[np.ndarray]:
         """Ground-truth depth of frame `index` in metres (NaN = no measurement)."""
@@ -49,11 +63,32 @@ class BagSequence(Dataset):
             return None
         from treeaspp_depth_ros.bag import bagio
         from treeaspp_depth_ros.conversions.image import depth_image_msg_to_array
-        depth = depth_image_msg_to_array(
-            bagio.deserialize(self.depth_data[frame.depth_index], bagio.IMAGE))
+        data = self._message(self.depth_topic, self.depth_refs[frame.depth_index])
+        depth = depth_image_msg_to_array(bagio.deserialize(data, bagio.IMAGE))
         depth = np.asarray(depth, dtype=np.float32).copy()
         depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
         return depth
+
+    def _message(self, topic: str, ref: MessageRef) -> bytes:
+        from treeaspp_depth_ros.bag import bagio
+        from treeaspp_depth_ros.cli import CommandError
+        if self._reader is None or self._reader_pid != os.getpid():
+            # a reader (an sqlite3 connection, an open file) must not cross a fork
+            self._reader, self._reader_pid = bagio.BagReader(self.root), os.getpid()
+        try:
+            return self._reader.message_at(topic, *ref)
+        except CommandError as error:
+            raise DataError(str(error)) from None
+
+    def close(self) -> None:
+        """Close this process's reader of the bag (it reopens on the next access)."""
+        if self._reader is not None and self._reader_pid == os.getpid():
+            self._reader.close()
+        self._reader = None
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # for spawned DataLoader workers and DDP: the reader stays behind
+        return dict(self.__dict__, _reader=None, _reader_pid=0)
 
 
 def _decode_rgb(msg: Any, msgtype: str) -> np.ndarray:
@@ -124,31 +159,38 @@ def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
     if depth_topic:
         reader.require_topic(depth_topic, (bagio.IMAGE,), 'depth topic (val.depth_topic)')
 
-    images: List[Tuple[int, bytes]] = []
-    depths: List[Tuple[int, bytes]] = []
+    images: List[Tuple[int, MessageRef]] = []
+    depths: List[Tuple[int, MessageRef]] = []
     info_msg = None
+    check = _DecodeCheck(image_type, bag, image_topic)
+    last: Dict[str, MessageRef] = {}
     topics = [image_topic] + [t for t in (camera_info_topic, depth_topic) if t]
     for topic, msgtype, timestamp, data in reader.messages(topics):
         if topic == camera_info_topic:
             if info_msg is None:
                 info_msg = reader.decode(topic, msgtype, timestamp, data)
             continue
+        before = last.get(topic)
+        ref = (timestamp, before[1] + 1 if before and before[0] == timestamp else 0)
+        last[topic] = ref
         msg = reader.decode(topic, msgtype, timestamp, data)
-        (images if topic == image_topic else depths).append((header_stamp_ns(msg), bytes(data)))
+        stamp = header_stamp_ns(msg)
+        if topic != image_topic:
+            depths.append((stamp, ref))
+        elif check.decodes(msg, stamp):
+            images.append((stamp, ref))
     images.sort(key=lambda item: item[0])
     depths.sort(key=lambda item: item[0])
-
-    kept, size, bad = _decodable(images, image_type, bag, image_topic)
-    width, height = size
+    width, height = check.size()
     if intrinsics is not None:
         K = parse_intrinsics(_intrinsics_text(intrinsics))
     else:
         K = _camera_info_K(info_msg, width, height, bag, camera_info_topic)
     info: Dict[str, str] = {'bag': str(bag), 'image_topic': image_topic,
-                            'images': str(len(images)), 'undecodable': str(bad)}
+                            'images': str(check.good + check.bad), 'undecodable': str(check.bad)}
 
-    frames = [Frame(stamp_ns=stamp) for stamp, _ in kept]
-    data = [raw for _, raw in kept]
+    frames = [Frame(stamp_ns=stamp) for stamp, _ in images]
+    refs = [ref for _, ref in images]
     if pose_topic:
         stamps, poses = bagio.read_pose_track(reader, pose_topic)
         frame_poses = interpolate_poses(stamps, poses, [f.stamp_ns for f in frames], max_dt)
@@ -159,8 +201,8 @@ def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
                             f'recorded on {pose_topic} (header stamps)')
         for i in inside:
             frames[i].pose = frame_poses[i]
-        frames, data = [frames[i] for i in inside], [data[i] for i in inside]
-    depth_data: List[bytes] = []
+        frames, refs = [frames[i] for i in inside], [refs[i] for i in inside]
+    depth_data: List[MessageRef] = []
     if depth_topic:
         to_s = 1e-9
         pairs = associate(np.array([f.stamp_ns for f in frames], dtype=np.float64) * to_s,
@@ -176,10 +218,11 @@ def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
                 raise DataError(f'bag {bag}: no image on {image_topic} has a depth map on '
                                 f'{depth_topic} within {max_dt} s (header stamps)')
             keep = [i for i, f in enumerate(frames) if f.depth_index is not None]
-            frames, data = [frames[i] for i in keep], [data[i] for i in keep]
+            frames, refs = [frames[i] for i in keep], [refs[i] for i in keep]
     return BagSequence(name='bag', root=Path(bag), K=K, width=width, height=height,
-                       frames=frames, info=info, image_type=image_type, image_data=data,
-                       depth_data=depth_data)
+                       frames=frames, info=info, image_type=image_type,
+                       image_topic=image_topic, depth_topic=depth_topic or '', image_refs=refs,
+                       depth_refs=depth_data)
 
 
 def _choose_pose_topic(reader: Any, pose_topic: Optional[str]) -> Optional[str]:
@@ -194,32 +237,41 @@ def _choose_pose_topic(reader: Any, pose_topic: Optional[str]) -> Optional[str]:
     return found[0] if len(found) == 1 else None
 
 
-def _decodable(images: List[Tuple[int, bytes]], msgtype: str, bag: Path, topic: str
-               ) -> Tuple[List[Tuple[int, bytes]], Tuple[int, int], int]:
-    """Keep the frames that decode to the sequence's one image size; count the others."""
-    from treeaspp_depth_ros.bag import bagio
-    from treeaspp_depth_ros.conversions.image import ImageConversionError
-    kept, bad, first_error = [], 0, ''
-    size: Optional[Tuple[int, int]] = None
-    for stamp, raw in images:
+class _DecodeCheck:
+    """Decode each image once while loading: count the bad ones, insist on one image size."""
+
+    def __init__(self, msgtype: str, bag: Path, topic: str) -> None:
+        self.msgtype, self.bag, self.topic = msgtype, bag, topic
+        self.good = self.bad = 0
+        self.first_error = ''
+        self._size: Optional[Tuple[int, int]] = None
+
+    def decodes(self, msg: Any, stamp: int) -> bool:
+        from treeaspp_depth_ros.conversions.image import ImageConversionError
         try:
-            rgb = _decode_rgb(bagio.deserialize(raw, msgtype), msgtype)
+            rgb = _decode_rgb(msg, self.msgtype)
         except (ImageConversionError, ValueError) as error:
-            bad += 1
-            first_error = first_error or f'{error}'
-            continue
+            self.bad += 1
+            self.first_error = self.first_error or f'{error}'
+            return False
         shape = (rgb.shape[1], rgb.shape[0])
-        if size is None:
-            size = shape
-        elif shape != size:
-            raise DataError(f'bag {bag}: image at stamp {stamp} ns on {topic} is '
-                            f'{shape[0]}x{shape[1]}, earlier ones {size[0]}x{size[1]}; all '
-                            f'frames must share one camera')
-        kept.append((stamp, raw))
-    if not images or bad > MAX_BAD_FRACTION * len(images) or size is None:
-        raise DataError(f'bag {bag}: {bad} of {len(images)} images on {topic} cannot be '
-                        f'decoded (first: {first_error or "none"}); refusing to train on it')
-    return kept, size, bad
+        if self._size is None:
+            self._size = shape
+        elif shape != self._size:
+            raise DataError(f'bag {self.bag}: image at stamp {stamp} ns on {self.topic} is '
+                            f'{shape[0]}x{shape[1]}, earlier ones {self._size[0]}x'
+                            f'{self._size[1]}; all frames must share one camera')
+        self.good += 1
+        return True
+
+    def size(self) -> Tuple[int, int]:
+        """Return the sequence's image size, or refuse a bag where most images are bad."""
+        total = self.good + self.bad
+        if not total or self.bad > MAX_BAD_FRACTION * total or self._size is None:
+            raise DataError(f'bag {self.bag}: {self.bad} of {total} images on {self.topic} '
+                            f'cannot be decoded (first: {self.first_error or "none"}); '
+                            f'refusing to train on it')
+        return self._size
 
 
 def _camera_info_K(msg: Any, width: int, height: int, bag: Path, topic: str) -> np.ndarray:
