@@ -89,7 +89,7 @@ def main() -> None:
         bag, bag_name, dataset = build_bag(folder)
         estimator = DepthEstimator(weights, device='cpu', input_size=(width, height))
         rgb = dataset.rgb(0)
-        batch = estimator._to_batch([rgb])
+        batch = estimator.preprocess([rgb])
 
         def forward():
             with torch.inference_mode():

@@ -210,7 +210,7 @@ def test_calibrate_scale_odometry_recovers_a_known_factor(tmp_path, room):
     net = PoseNet()
     net.load_state_dict(load_checkpoint(weights)['pose_net'])
     with torch.inference_mode():
-        steps = [net.eval()(*estimator._to_batch([a, b]).split(1))[0, :3].double().numpy()
+        steps = [net.eval()(*estimator.preprocess([a, b]).split(1))[0, :3].double().numpy()
                  for a, b in zip(room.images[:-1], room.images[1:])]
     factor = 0.37 / np.median(np.linalg.norm(steps, axis=1))     # metres per network unit
     poses = np.tile(np.eye(4), (len(room), 1, 1))

@@ -170,9 +170,6 @@ class DepthEstimator:
 
     def preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """Resize and normalise RGB frames into the network's input batch (every backend's)."""
-        return self._to_batch(images)
-
-    def _to_batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         width, height = self.input_size
         resized = []
         for rgb in images:
@@ -192,7 +189,7 @@ class DepthEstimator:
         """Depth (float32, each at its own image's resolution) for RGB uint8 images."""
         if not images:
             return []
-        batch = self._to_batch(images)
+        batch = self.preprocess(images)
         depth = self.depth_scale * self.runner(batch)  # network units -> metres
         outputs = []
         for index, rgb in enumerate(images):

@@ -253,7 +253,7 @@ def calibrate_odometry(estimator, pose_net, sequence: Dataset, min_translation: 
     ratios, network = [], []
     with torch.inference_mode():
         for i, j, distance in pairs:
-            batch = estimator._to_batch([rgb(i), rgb(j)])
+            batch = estimator.preprocess([rgb(i), rgb(j)])
             moved = float(torch.linalg.norm(pose_net(batch[:1], batch[1:])[0, :3].float()))
             network.append(moved)
             if moved > 0:
