@@ -41,7 +41,7 @@ from treeaspp_depth_ros.bag import bagio
 from treeaspp_depth_ros.bag.report import line_chart
 from treeaspp_depth_ros.conversions import make_camera_info, rgb_to_image_msg
 from treeaspp_depth_ros.conversions.image import depth_to_image_msg
-from treeaspp_depth_ros.conversions.stamps import header_stamp_ns, make_header
+from treeaspp_depth_ros.conversions.stamps import cdr_header_stamp_ns, make_header
 from treeaspp_depth_ros.node.description import describe_depth_node
 from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, PACKAGE_ROOT, Probe
 
@@ -83,8 +83,8 @@ class Arrivals:
         self._lock = threading.Lock()
         self.items: List[Tuple[float, float]] = []
 
-    def add(self, msg: Image) -> None:
-        latency = (time.time_ns() - header_stamp_ns(msg)) * 1e-9
+    def add(self, data: bytes) -> None:
+        latency = (time.time_ns() - cdr_header_stamp_ns(data)) * 1e-9
         with self._lock:
             self.items.append((time.monotonic(), latency))
 
@@ -120,14 +120,17 @@ class Rig:
         self.node = NodeProcess.depth_node(description, isolated_env(self.domain),
                                            workdir / 'node.log')
         self.arrivals = Arrivals()
+        # raw CDR: the probe reads stamps from the bytes instead of deserialising every
+        # image and cloud in Python, which would compete with the node for the cores (a C++
+        # consumer such as RTAB-Map pays no such cost)
         self.probe.node.create_subscription(Image, f'{self.ns}/depth/image', self.arrivals.add,
-                                            _output_qos())
+                                            _output_qos(), raw=True)
         self.counts: Dict[str, int] = {}
         for kind, topic in ((CameraInfo, 'depth/camera_info'), (PointCloud2, 'points'),
                             (Image, 'depth/image_colored')):
             self.counts[topic] = 0
             self.probe.node.create_subscription(kind, f'{self.ns}/{topic}',
-                                                self._counting(topic), _output_qos())
+                                                self._counting(topic), _output_qos(), raw=True)
         self.diagnostics = self.probe.subscribe(DiagnosticArray, f'{self.ns}/diagnostics',
                                                 maxlen=1)
         source = str(KITCHEN) if KITCHEN.is_dir() else 'synthetic'

@@ -265,3 +265,28 @@ def test_colorize_depth_near_red_far_blue_invalid_black():
     near, far = out[0, 0].astype(int), out[0, 1].astype(int)
     assert near[0] > near[2] and far[2] > far[0]
     np.testing.assert_array_equal(out[0, 2:], 0)
+
+
+def test_header_stamp_read_from_cdr_bytes_of_either_byte_order():
+    """The stamp from raw CDR equals the deserialised one, for little and big endian data."""
+    from rosbags.typesys import get_typestore, Stores
+    from treeaspp_depth_ros.conversions.stamps import cdr_header_stamp_ns, make_header
+    stamp = 1_700_000_000_123_456_789
+    for msg in (Image(header=make_header(stamp, 'cam'), height=2, width=2, step=6,
+                      encoding='rgb8', data=bytes(12)),
+                PointCloud2(header=make_header(stamp, 'cam')),
+                CameraInfo(header=make_header(stamp, 'cam'))):
+        assert cdr_header_stamp_ns(serialize_message(msg)) == stamp
+    store = get_typestore(Stores.ROS2_JAZZY)
+    Time, Header_ = store.types['builtin_interfaces/msg/Time'], store.types['std_msgs/msg/Header']
+    camera_info = store.types['sensor_msgs/msg/CameraInfo']
+    info = camera_info(header=Header_(stamp=Time(sec=1_700_000_000, nanosec=123_456_789),
+                                      frame_id='cam'), height=0, width=0,
+                       distortion_model='', d=np.zeros(0), k=np.zeros(9), r=np.zeros(9),
+                       p=np.zeros(12), binning_x=0, binning_y=0,
+                       roi=store.types['sensor_msgs/msg/RegionOfInterest'](
+                           x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+    big = store.serialize_cdr(info, 'sensor_msgs/msg/CameraInfo', little_endian=False)
+    assert big[1] == 0 and cdr_header_stamp_ns(big) == stamp
+    with pytest.raises(ValueError, match='too few'):
+        cdr_header_stamp_ns(b'\x00\x01\x00\x00')

@@ -7,6 +7,7 @@ the bag tools and the demo key and match frames by integer nanoseconds and conve
 Readers accept rclpy and rosbags messages alike (only field names are used).
 """
 
+import struct
 from typing import Any, Tuple
 
 from builtin_interfaces.msg import Time
@@ -23,6 +24,21 @@ def stamp_to_ns(stamp: Any) -> int:
 def header_stamp_ns(msg: Any) -> int:
     """Nanoseconds of a message's header stamp."""
     return stamp_to_ns(msg.header.stamp)
+
+
+def cdr_header_stamp_ns(data: bytes) -> int:
+    """
+    Nanoseconds of the header stamp of a serialised message whose first field is a Header.
+
+    Why: a subscriber that only needs the stamp (counting, latency) can take the raw CDR bytes
+    and skip deserialising megabytes of pixels or points in Python.
+    """
+    if len(data) < 12:
+        raise ValueError(f'{len(data)} bytes are too few for a CDR message with a header')
+    # encapsulation: 0x0000/0x0002 big endian, 0x0001/0x0003 little endian
+    order = '<' if data[1] & 1 else '>'
+    sec, nanosec = struct.unpack_from(order + 'iI', data, 4)
+    return sec * NS_PER_S + nanosec
 
 
 def split_ns(stamp_ns: int) -> Tuple[int, int]:
