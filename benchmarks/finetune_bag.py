@@ -9,9 +9,10 @@ test ``test/test_training_bag.py`` may assert, and its spread::
 
     python -m benchmarks.finetune_bag --rooms 3 --seeds 2
 
-The recipe: the fresh pose network learns alone for ``optim.init_warmup_steps`` (the loaded
-depth network's weights wait, its BatchNorm statistics follow the room), then both train, the
-loaded tensors at ``optim.init_lr_factor`` x ``optim.lr``.
+The recipe is `finetune_check.RECIPE`: depth and pose networks loaded from the demo weights,
+both trained at ``optim.init_lr_factor`` x ``optim.lr``. ``--init`` fine-tunes another
+checkpoint; one without a pose network wants ``--warmup N`` (the fresh pose network learns
+alone first).
 """
 
 import argparse
@@ -21,10 +22,11 @@ import tempfile
 
 import numpy as np
 
+from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
 from treeaspp_depth_training.finetune_check import finetune_room, FIRST_ROOM, RECIPE, \
     record_room
 
-from .common import machine_info
+from .common import machine_info, write_json
 
 RESULTS = Path(__file__).resolve().parent / 'results' / 'finetune_bag.json'
 
@@ -43,6 +45,9 @@ def main() -> int:
     parser.add_argument('--freeze-bn', action='store_true',
                         help='keep the loaded BatchNorm statistics (optim.init_freeze_bn)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.add_argument('--init', type=Path, default=DEFAULT_WEIGHTS,
+                        help='checkpoint to fine-tune (default: the demo weights, which have '
+                             'no pose network)')
     parser.add_argument('--output', type=Path, default=RESULTS)
     args = parser.parse_args()
     runs = []
@@ -53,7 +58,7 @@ def main() -> int:
                 result = dict(finetune_room(
                     bag, Path(tmp) / f'run{room}-{seed}', seed, args.threads, steps=args.steps,
                     lr=args.lr, warmup=args.warmup, lr_factor=args.lr_factor,
-                    freeze_bn=args.freeze_bn),
+                    freeze_bn=args.freeze_bn, init=args.init),
                     room=room, seed=seed)
                 print(json.dumps(result))
                 runs.append(result)
@@ -63,15 +68,14 @@ def main() -> int:
         'benchmark': 'finetune_demo_weights_on_unseen_room_bag',
         'machine': machine_info(), 'steps': args.steps, 'lr': args.lr, 'batch_size': 4,
         'warmup': args.warmup, 'lr_factor': args.lr_factor, 'freeze_bn': args.freeze_bn,
-        'threads': args.threads,
+        'threads': args.threads, 'init': str(args.init),
         'size': '64x64', 'frames_per_room': args.frames, 'runs': runs,
         'ratio_after_before': {'min': float(ratios.min()), 'max': float(ratios.max()),
                                'mean': float(ratios.mean())},
         'drop': {'min': float(drops.min()), 'max': float(drops.max()),
                  'mean': float(drops.mean())},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=2) + '\n')
+    write_json(summary, args.output, echo=False)
     print(json.dumps({k: summary[k] for k in ('ratio_after_before', 'drop')}))
     return 0
 

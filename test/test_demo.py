@@ -15,7 +15,8 @@ from typing import Dict, Optional
 import cv2
 import pytest
 import torch
-from treeaspp_depth_ros.checkpoint import depth_net_from_checkpoint, load_checkpoint
+from treeaspp_depth_ros.checkpoint import (depth_net_from_checkpoint, load_checkpoint,
+                                           load_pose_net)
 from treeaspp_depth_ros.demo.recorder import colorbar_width
 from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
 from treeaspp_depth_ros.node.harness import isolated_env
@@ -125,7 +126,10 @@ def test_shipped_default_weights_are_the_demo_recipe_in_half_precision():
         # options added to the trainer since the weights were made must be off (at default)
         assert {key: wanted[key] for key in set(wanted) - set(stored)} == \
             {key: DEFAULTS[section][key] for key in set(wanted) - set(stored)}, section
-    assert DEFAULT_WEIGHTS.stat().st_size < 32e6
+    # the pose network too: fine-tuning on a recording and odometry calibration start from it
+    assert ckpt['pose_net']['encoder.encoder.conv1.weight'].dtype == torch.float16
+    load_pose_net(ckpt)
+    assert DEFAULT_WEIGHTS.stat().st_size < 60e6
 
 
 def test_default_weights_match_the_scene(tmp_path):

@@ -5,7 +5,8 @@ Make the demo's shipped default weights with this project's own training.
         [--from runs/demo/best.pth] [--output treeaspp_depth_ros/demo/default_weights.pt]
 
 Trains ``configs/demo.yaml`` (or takes an existing run's checkpoint with ``--from``), keeps
-the depth network in half precision, and stores a metric ``depth_scale`` measured on synthetic
+the depth and pose networks in half precision (the pose network is what fine-tuning on a robot's
+recording and ``calibrate-scale --method odometry`` start from), and stores a metric ``depth_scale`` measured on synthetic
 rooms that neither training nor the demo use (the generator's depth is in metres), so the node
 publishes metres for the demo scene. The result is written atomically.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from treeaspp_depth_ros.bag import evaluation
 from treeaspp_depth_ros.bag.calibrate import calibrate
 from treeaspp_depth_ros.checkpoint import (CheckpointError, depth_net_from_checkpoint,
-                                           load_checkpoint, save_checkpoint)
+                                           load_checkpoint, load_pose_net, save_checkpoint)
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.demo.sources import synthetic_dataset
@@ -39,9 +40,10 @@ CALIBRATION_FRAMES = 8
 
 
 def slim_and_calibrate(best: Path, target: Path) -> Dict[str, object]:
-    """Keep the depth network (fp16), the training config and a metric depth scale."""
+    """Keep the depth and pose networks (fp16), the training config and a metric depth scale."""
     checkpoint = load_checkpoint(best)
     net = depth_net_from_checkpoint(checkpoint)
+    pose_net = load_pose_net(checkpoint)
     config = checkpoint.get('config') or {}
     data = config.get('data') or {}
     size = (int(data.get('width', 320)), int(data.get('height', 256)))
@@ -61,7 +63,7 @@ def slim_and_calibrate(best: Path, target: Path) -> Dict[str, object]:
     info = {'depth_scale': scale, 'scale_ratio_cv': float(result['scale_ratio_cv']),
             'frames': int(result['frames']),
             'source': 'synthetic rooms, seeds ' + ', '.join(map(str, CALIBRATION_SEEDS))}
-    save_checkpoint(target, net.half(), depth_scale=scale, depth_scale_calibration=info,
+    save_checkpoint(target, net.half(), pose_net.half(), depth_scale=scale, depth_scale_calibration=info,
                     config=config, metrics=checkpoint.get('metrics'),
                     train_time_s=checkpoint.get('train_time_s'))
     return info
