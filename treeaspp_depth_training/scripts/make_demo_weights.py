@@ -5,10 +5,10 @@ Make the demo's shipped default weights with this project's own training.
         [--from runs/demo/best.pth] [--output treeaspp_depth_ros/demo/default_weights.pt]
 
 Trains ``configs/demo.yaml`` (or takes an existing run's checkpoint with ``--from``), keeps
-the depth and pose networks in half precision (the pose network is what fine-tuning on a robot's
-recording and ``calibrate-scale --method odometry`` start from), and stores a metric ``depth_scale`` measured on synthetic
-rooms that neither training nor the demo use (the generator's depth is in metres), so the node
-publishes metres for the demo scene. The result is written atomically.
+the depth and pose networks in half precision (the pose network is what fine-tuning on a
+robot's recording and ``calibrate-scale --method odometry`` start from), and stores a metric
+``depth_scale`` measured on synthetic rooms that neither training nor the demo use (the
+generator's depth is in metres), so the node publishes metres for the demo scene. The result is written atomically.
 """
 
 import argparse
@@ -63,8 +63,8 @@ def slim_and_calibrate(best: Path, target: Path) -> Dict[str, object]:
     info = {'depth_scale': scale, 'scale_ratio_cv': float(result['scale_ratio_cv']),
             'frames': int(result['frames']),
             'source': 'synthetic rooms, seeds ' + ', '.join(map(str, CALIBRATION_SEEDS))}
-    save_checkpoint(target, net.half(), pose_net.half(), depth_scale=scale, depth_scale_calibration=info,
-                    config=config, metrics=checkpoint.get('metrics'),
+    save_checkpoint(target, net.half(), pose_net.half(), depth_scale=scale,
+                    depth_scale_calibration=info, config=config, metrics=checkpoint.get('metrics'),
                     train_time_s=checkpoint.get('train_time_s'))
     return info
 
