@@ -8,7 +8,8 @@ Trains ``configs/demo.yaml`` (or takes an existing run's checkpoint with ``--fro
 the depth and pose networks in half precision (the pose network is what fine-tuning on a
 robot's recording and ``calibrate-scale --method odometry`` start from), and stores a metric
 ``depth_scale`` measured on synthetic rooms that neither training nor the demo use (the
-generator's depth is in metres), so the node publishes metres for the demo scene. The result is written atomically.
+generator's depth is in metres), so the node publishes metres for the demo scene. The result
+is written atomically.
 """
 
 import argparse
