@@ -46,8 +46,7 @@ def main() -> int:
                         help='keep the loaded BatchNorm statistics (optim.init_freeze_bn)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     parser.add_argument('--init', type=Path, default=DEFAULT_WEIGHTS,
-                        help='checkpoint to fine-tune (default: the demo weights, which have '
-                             'no pose network)')
+                        help='checkpoint to fine-tune (default: the shipped demo weights)')
     parser.add_argument('--output', type=Path, default=RESULTS)
     args = parser.parse_args()
     runs = []

@@ -19,7 +19,8 @@ from sensor_msgs.msg import CameraInfo, Image
 import torch
 from treeaspp_depth_ros.bag.calibrate import calibrate_camera_height
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
-from treeaspp_depth_ros.checkpoint import load_checkpoint, save_checkpoint
+from treeaspp_depth_ros.checkpoint import (depth_net_from_checkpoint, load_checkpoint,
+                                           save_checkpoint)
 from treeaspp_depth_ros.cli import main as cli
 from treeaspp_depth_ros.conversions import (
     depth_image_msg_to_array, make_camera_info, rgb_to_image_msg)
@@ -236,7 +237,9 @@ def test_calibrate_scale_odometry_recovers_a_known_factor(tmp_path, room):
 
 def test_calibrate_scale_refuses_what_cannot_work(tmp_path, room, capsys):
     bag = _bag(room, tmp_path / 'bag')
-    weights = str(shutil.copy(DEFAULT_WEIGHTS, tmp_path / 'demo.pt'))
+    # depth only, as converted SC-Depth weights: the odometry method has no pose network
+    weights = str(save_checkpoint(tmp_path / 'depth_only.pt', depth_net_from_checkpoint(
+        load_checkpoint(DEFAULT_WEIGHTS))))
     before = Path(weights).read_bytes()
     cases = [
         (['--method', 'odometry', '--bag', str(bag), '--odom-topic', '/camera/pose_gt'],

@@ -291,7 +291,7 @@ def test_training_cli_takes_several_bags_and_rejects_bad_init(tmp_path, capsys):
 
 def test_model_init_loads_matching_tensors_and_keeps_the_context_pool_fresh(tmp_path):
     ckpt = load_checkpoint(DEFAULT_WEIGHTS)
-    assert ckpt['variant'] == 'baseline' and 'pose_net' not in ckpt
+    assert ckpt['variant'] == 'baseline' and 'pose_net' in ckpt
     torch.manual_seed(0)
     depth, pose = DepthNet('tree_aspp'), PoseNet()
     fresh_context = {k: v.clone() for k, v in depth.state_dict().items()
@@ -301,7 +301,13 @@ def test_model_init_loads_matching_tensors_and_keeps_the_context_pool_fresh(tmp_
     assert summary['depth_net']['loaded'] == sorted(ckpt['depth_net'])
     assert summary['depth_net']['initialised'] == sorted(fresh_context)
     assert summary['depth_net']['ignored'] == []
-    assert summary['pose_net']['loaded'] == [] and summary['pose_net']['initialised']
+    assert summary['pose_net']['loaded'] == sorted(ckpt['pose_net'])
+    assert summary['pose_net']['initialised'] == []
+    # a depth-only checkpoint (converted SC-Depth weights) leaves the pose network fresh
+    depth_only = {key: value for key, value in ckpt.items() if key != 'pose_net'}
+    alone = init_from_checkpoint(depth_only, {'depth_net': DepthNet('tree_aspp'),
+                                              'pose_net': PoseNet()})
+    assert alone['pose_net']['loaded'] == [] and alone['pose_net']['initialised']
     for key, value in ckpt['depth_net'].items():
         torch.testing.assert_close(own[key], value.to(own[key].dtype))
     for key, value in fresh_context.items():
