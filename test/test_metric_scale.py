@@ -29,7 +29,7 @@ from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence
 from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
 from treeaspp_depth_ros.floor import (
-    down_direction, fit_floor, FloorOptions, RunningFloorScale)
+    down_direction, fit_floor, floor_scale, FloorOptions, RunningFloorScale)
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet, PoseNet
 from treeaspp_depth_ros.node import params
@@ -126,6 +126,33 @@ def test_running_scale_is_kept_while_no_floor_is_seen():
         RunningFloorScale(0.0)
 
 
+def test_floor_scale_counts_each_frame_by_its_support():
+    # three well-supported floors at 10 outvote four small "floors" (table tops) at 14
+    assert floor_scale([10.0, 14.0, 14.0, 10.0, 14.0, 10.0, 14.0],
+                       [900, 60, 60, 900, 60, 900, 60]) == 10.0
+    assert float(np.median([10.0, 14.0, 14.0, 10.0, 14.0, 10.0, 14.0])) == 14.0
+    assert floor_scale([3.0, 1.0, 2.0], [1, 1, 1]) == 2.0           # equal support: the median
+    assert floor_scale([5.0], [7]) == 5.0
+    for scales, inliers in (([], []), ([1.0, 2.0], [3]), ([1.0], [0])):
+        with pytest.raises(ValueError):
+            floor_scale(scales, inliers)
+
+
+def test_running_scale_is_not_pulled_up_by_small_floors():
+    """A table top fills little of the lower image: it counts for less than the floor."""
+    K = _K()
+    down = down_direction(5.0)
+    floor = _plane_depth(K, 120, 160, 1.2, down) / 10.0
+    small = floor.copy()
+    small[:-20] = np.nan                       # only the bottom rows: a small plane ...
+    small *= 0.7                               # ... 30% nearer, like a table top
+    running = RunningFloorScale(1.2, window=5, down=down)
+    for depth in (floor, small, small, floor, small):
+        running.update(depth, K)
+    assert running.frames_with_floor == 5
+    assert running.scale == pytest.approx(10.0, rel=1e-3)
+
+
 @pytest.fixture(scope='module')
 def demo_estimator() -> DepthEstimator:
     return DepthEstimator(DEFAULT_WEIGHTS, device='cpu', input_size=DEMO_INPUT, depth_scale=1.0)
@@ -135,10 +162,10 @@ def test_demo_weights_camera_height_scale_is_close_to_the_true_scale(demo_estima
     """
     Demo weights, 16 fresh rooms: the floor's scale against median(gt / pred) of the frames.
 
-    Measured +5.1% (21 frames with a floor, 11 without), just outside the issue's 5%: the demo
-    network (64x64, AbsRel 0.2) blurs the floor into the furniture, and single 8-room sets
-    ranged from +2% to +18% while the fit was designed. The bound is that figure with a
-    margin, so a broken fit or worse weights fail here.
+    Measured -0.5% (21 frames with a floor, 11 without; +5.1% with a plain median over
+    frames). 16 rooms are few: over 500 rooms (benchmarks/floor_scale.py) the error is +4.8%,
+    5-95% bootstrap range +3.1..+6.5%, so the bound is that range with a margin, and a broken
+    fit or worse weights fail here.
     """
     frames, truth = [], []
     for seed in FRESH_ROOMS:

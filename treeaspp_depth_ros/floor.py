@@ -77,6 +77,25 @@ class FloorFit:
         return float(camera_height) / self.height
 
 
+def floor_scale(scales: Sequence[float], inliers: Sequence[int]) -> float:
+    """
+    Combine per-frame floor scales: their median, each frame counted by its inlier count.
+
+    A frame whose "floor" few points support is often a table top or a blurred patch, both
+    above the true floor, so its scale errs high; weighting by support keeps those from
+    pulling the estimate up while a plain median counts them like a clear floor.
+    """
+    values = np.asarray(scales, dtype=np.float64)
+    weights = np.asarray(inliers, dtype=np.float64)
+    if not len(values) or len(values) != len(weights) or not (weights > 0).all():
+        raise ValueError(f'need one positive inlier count per scale, got {len(values)} '
+                         f'scales and inliers {list(weights)}')
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    middle = int(np.searchsorted(cumulative, cumulative[-1] / 2.0))
+    return float(values[order][middle])
+
+
 def floor_points(depth: np.ndarray, K: np.ndarray, options: FloorOptions = FloorOptions(),
                  rays: Optional[np.ndarray] = None) -> np.ndarray:
     """
@@ -159,10 +178,10 @@ def fit_floor_points(points: np.ndarray, options: FloorOptions = FloorOptions(),
 
 class RunningFloorScale:
     """
-    Metric scale kept between frames: median of the last ``window`` per-frame floor scales.
+    Metric scale kept between frames: :func:`floor_scale` of the last ``window`` floor frames.
 
     Updated only when a floor is seen, so frames looking at a wall or a table keep the
-    previous estimate; the median ignores a few frames whose "floor" was a table top. The
+    previous estimate; the weighted median ignores a few frames whose "floor" was a table top. The
     worker thread updates it; readers (diagnostics) only read plain attributes.
     """
 
@@ -175,6 +194,7 @@ class RunningFloorScale:
         self.down = np.asarray(down, dtype=np.float64)
         self.options = options
         self._recent: Deque[float] = deque(maxlen=max(1, int(window)))
+        self._support: Deque[int] = deque(maxlen=max(1, int(window)))
         self._rays_key: Optional[tuple] = None
         self._rays: Optional[np.ndarray] = None
         #: current estimate (metres per network unit), None until a floor has been seen
@@ -195,8 +215,9 @@ class RunningFloorScale:
             return None
         value = fit.scale(self.camera_height)
         self._recent.append(value)
+        self._support.append(fit.inliers)
         values = np.asarray(self._recent)
         self.spread = float(values.std() / values.mean()) if len(values) > 1 else None
-        self.scale = float(np.median(values))
+        self.scale = floor_scale(values, self._support)
         self.frames_with_floor += 1
         return value

@@ -8,7 +8,7 @@ robots with and without a depth sensor:
   dataset with depth;
 - ``camera-height``: the floor plane fitted to each frame's predicted points lies ``h``
   network units below the camera (:mod:`treeaspp_depth_ros.floor`); the scale is
-  camera_height / h, median over the frames that show a floor;
+  camera_height / h, median over the frames that show a floor, each counted by its inliers;
 - ``odometry``: the median over frame pairs with enough motion of the odometry's translation
   over the pose network's (SC-SfMLearner trains pose and depth to one consistent scale).
 
@@ -31,7 +31,7 @@ from treeaspp_depth_ros.bag.bag_eval import make_estimator
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
 from treeaspp_depth_ros.data.records import Dataset
-from treeaspp_depth_ros.floor import down_direction, fit_floor, FloorOptions
+from treeaspp_depth_ros.floor import down_direction, fit_floor, floor_scale, FloorOptions
 from treeaspp_depth_ros.progress import track
 from treeaspp_depth_ros.sizes import add_input_size_option
 
@@ -183,13 +183,14 @@ FloorFrame = Tuple[np.ndarray, np.ndarray, float, Sequence[float]]
 def calibrate_camera_height(estimator, frames: Iterable[FloorFrame],
                             options: FloorOptions = FloorOptions()) -> Dict[str, object]:
     """
-    Median over frames of camera_height / floor distance in raw network depth.
+    Camera_height / floor distance in raw network depth: :func:`floor.floor_scale` of frames.
 
     ``frames`` yields (rgb, K at the image's resolution, camera height in metres, the camera's
     down direction in the optical frame); frames without a usable floor are counted.
     """
     started = time.perf_counter()
     scales: List[float] = []
+    inliers: List[int] = []
     without = 0
     for rgb, K, height, down in frames:
         fit = fit_floor(estimator.predict(rgb), K, options, down)
@@ -197,13 +198,16 @@ def calibrate_camera_height(estimator, frames: Iterable[FloorFrame],
             without += 1
         else:
             scales.append(fit.scale(height))
+            inliers.append(fit.inliers)
     if not scales:
         raise CommandError(f'no usable floor in any of {without} frames (RANSAC over the lower '
                            f'{options.lower_fraction:g} of the image, normal within '
                            f'{options.max_tilt_deg:g} deg of the down direction); check '
                            '--camera-pitch, or use another method')
-    return {'global_scale': float(np.median(scales)), 'frames': len(scales),
-            'frames_without_floor': without, 'ratios': scales, **ratio_spread(scales),
+    return {'global_scale': floor_scale(scales, inliers),
+            'unweighted_median_scale': float(np.median(scales)), 'frames': len(scales),
+            'frames_without_floor': without, 'ratios': scales, 'inliers': inliers,
+            **ratio_spread(scales),
             'seconds': time.perf_counter() - started}
 
 
@@ -331,7 +335,8 @@ def _calibrate(args: argparse.Namespace, estimator, checkpoint: dict
             estimator, _floor_frames(sequence, args.camera_height, down), options)
         info = {'source': source, 'frames': int(results['frames']),
                 'frames_without_floor': int(results['frames_without_floor']),
-                'camera_height': args.camera_height, 'camera_pitch_deg': args.camera_pitch}
+                'camera_height': args.camera_height, 'camera_pitch_deg': args.camera_pitch,
+                'unweighted_median_scale': results['unweighted_median_scale']}
     else:
         from treeaspp_depth_ros.checkpoint import CheckpointError, load_pose_net
         try:
@@ -351,7 +356,10 @@ def _calibrate(args: argparse.Namespace, estimator, checkpoint: dict
     info.update({k: float(results[k]) for k in (
         'scale_ratio_cv', 'scale_ratio_p5', 'scale_ratio_p95', 'scale_ratio_min',
         'scale_ratio_max')})
-    return results, info, {'ratios': [float(r) for r in results['ratios']]}
+    extras = {'ratios': [float(r) for r in results['ratios']]}
+    if 'inliers' in results:
+        extras['floor_inliers'] = [int(n) for n in results['inliers']]
+    return results, info, extras
 
 
 def run(args: argparse.Namespace) -> int:

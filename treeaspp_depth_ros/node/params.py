@@ -91,7 +91,8 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
               'URDF); scale_source camera_height measures the floor along this down '
               'direction.', -90.0, 90.0, read_only=True),
     ParamSpec('floor_window', 30, 'scale_source camera_height: the scale is the median of '
-              'the last this many frames that showed a floor.', 1, 10000, 1, read_only=True),
+              'the last this many frames that showed a floor, each counted by its floor '
+              'inliers.', 1, 10000, 1, read_only=True),
     ParamSpec('min_depth', 0.1, 'Depth below this (metres) is published as NaN.', 0.0, 1000.0),
     ParamSpec('max_depth', 10.0, 'Depth above this (metres) is published as NaN.', 0.0, 1000.0),
     ParamSpec('use_compressed', False, 'Subscribe to <image>/compressed (jpeg/png '
