@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
 import torch
-from treeaspp_depth_ros.bag.calibrate import calibrate_camera_height
+from treeaspp_depth_ros.bag.calibrate import calibrate_camera_height, scale_interval
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
 from treeaspp_depth_ros.checkpoint import (depth_net_from_checkpoint, load_checkpoint,
                                            save_checkpoint)
@@ -224,7 +224,7 @@ def test_calibrate_scale_camera_height_writes_the_scale_of_the_floor(
     assert 'usable floor' in capsys.readouterr().out
 
 
-def test_calibrate_scale_odometry_recovers_a_known_factor(tmp_path, room):
+def test_calibrate_scale_odometry_recovers_a_known_factor(tmp_path, room, capsys):
     """
     Odometry = the pose network's own translations x 0.37 m: the scale found must be 0.37.
 
@@ -256,10 +256,41 @@ def test_calibrate_scale_odometry_recovers_a_known_factor(tmp_path, room):
     assert data['method'] == 'odometry' and data['pairs'] == len(room) - 1
     assert data['depth_scale'] == pytest.approx(factor, rel=1e-4)
     assert data['scale_ratio_cv'] < 1e-4
+    assert data['depth_scale_ci90'] == pytest.approx([factor, factor], rel=1e-4)
+    assert 'uncertain' not in capsys.readouterr().err
     written = load_checkpoint(out)
     assert written['depth_scale'] == pytest.approx(factor, rel=1e-4)
     assert written['depth_scale_calibration']['method'] == 'odometry'
     assert 'pose_net' in written
+    # odometry that disagrees with the network from pair to pair: the scale is written, with
+    # an interval that says how little it is worth, and a warning
+    noisy = poses.copy()
+    noisy[1:, :3, 3] = np.cumsum(np.array(steps) * factor * np.resize([0.3, 3.0], len(steps))
+                                 [:, None], axis=0)
+    moved = np.linalg.norm(np.diff(noisy[:, :3, 3], axis=0), axis=1)
+    bag = _bag(room, tmp_path / 'noisy_bag', noisy)
+    assert cli(['calibrate-scale', '--weights', str(weights), '--method', 'odometry',
+                '--bag', str(bag), '--odom-topic', '/camera/pose_gt', '--input-size', '64x64',
+                '--min-translation', f'{moved.min() * 0.99}',
+                '--max-translation', f'{moved.max() * 1.01}', '--dry-run',
+                '--report', str(report)]) == 0
+    low, high = json.loads(report.read_text())['depth_scale_ci90']
+    assert low < factor * 0.5 and high > factor * 2
+    assert 'the scale is uncertain' in capsys.readouterr().err
+
+
+def test_scale_interval_is_the_bootstrap_range_of_the_median():
+    few, many = np.linspace(8.0, 12.0, 21), np.linspace(8.0, 12.0, 2001)   # median 10
+    low, high = scale_interval(few)
+    assert low < 10.0 < high
+    wide = high - low
+    low, high = scale_interval(many)
+    assert low < 10.0 < high and high - low < wide / 3      # about 1/sqrt(100) as wide
+    assert scale_interval([3.0, 3.0, 3.0]) == (3.0, 3.0)
+    # weighted as the floor's scale: a value with all the weight is the scale in every draw
+    # that holds it, the others only when it is missing
+    low, high = scale_interval([1.0, 2.0, 5.0] * 20, [1, 1, 1000] * 20)
+    assert low == high == 5.0
 
 
 def test_calibrate_scale_refuses_what_cannot_work(tmp_path, room, capsys):

@@ -20,6 +20,7 @@ trusted. The scale goes into the checkpoint as `depth_scale` (written atomically
 import argparse
 import json
 from pathlib import Path
+import sys
 import time
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -153,6 +154,7 @@ def calibrate(estimator, frames, min_depth: float, max_depth: float
             raise CommandError('no frame had valid ground-truth depth in '
                                f'[{min_depth}, {max_depth}] m; cannot calibrate')
         results = acc.finish()
+        results['ratios'] = [float(f['scale_ratio']) for f in acc.frames]
     results['seconds'] = time.perf_counter() - started
     return results
 
@@ -175,6 +177,33 @@ def ratio_spread(values: Sequence[float]) -> Dict[str, float]:
             'scale_ratio_p5': float(np.percentile(values, 5)),
             'scale_ratio_p95': float(np.percentile(values, 95)),
             'scale_ratio_min': float(values.min()), 'scale_ratio_max': float(values.max())}
+
+
+def scale_interval(values: Sequence[float], weights: Optional[Sequence[float]] = None,
+                   draws: int = 1000, seed: int = 0) -> Tuple[float, float]:
+    """
+    90% bootstrap interval of the scale: the median (weighted, as the floor's) of resampled ratios.
+
+    The spread of single ratios says how much frames disagree; this says how far the one
+    scale written can be off for the frames (pairs) there were, which shrinks with more of them.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    picks = np.random.default_rng(seed).integers(0, len(values), (draws, len(values)))
+    samples = values[picks]
+    if weights is None:
+        medians = np.median(samples, axis=1)
+    else:
+        order = np.argsort(samples, axis=1)
+        cumulative = np.cumsum(np.asarray(weights, dtype=np.float64)[picks]
+                               [np.arange(draws)[:, None], order], axis=1)
+        middle = np.argmax(cumulative >= cumulative[:, -1:] / 2.0, axis=1)
+        medians = np.take_along_axis(samples, order, axis=1)[np.arange(draws), middle]
+    low, high = np.percentile(medians, [5, 95])
+    return float(low), float(high)
+
+
+#: the scale's 90% interval is wider than +-this fraction of it: calibrate-scale warns
+UNCERTAIN_SCALE = 0.10
 
 
 FloorFrame = Tuple[np.ndarray, np.ndarray, float, Sequence[float]]
@@ -390,6 +419,8 @@ def run(args: argparse.Namespace) -> int:
     scale = float(results['global_scale'])
     info: Dict[str, object] = {'depth_scale': scale, 'method': args.method}
     info.update(details)
+    low, high = scale_interval(results['ratios'], results.get('inliers'))
+    info['depth_scale_ci90'] = [low, high]
     info['input_size'] = list(estimator.input_size)
     target: Optional[Path] = None
     if not args.dry_run:
@@ -410,6 +441,7 @@ def run(args: argparse.Namespace) -> int:
         tmp = args.report.with_name(f'.{args.report.name}.tmp')
         tmp.write_text(json.dumps(report, indent=2) + '\n')
         tmp.replace(args.report)
+    what = 'frame pairs' if args.method == 'odometry' else 'frames'
     spread = (f'CV {info["scale_ratio_cv"]:.4f}, p5..p95 {info["scale_ratio_p5"]:.4g}..'
               f'{info["scale_ratio_p95"]:.4g}')
     if args.method == 'ground-truth':
@@ -424,6 +456,13 @@ def run(args: argparse.Namespace) -> int:
         print(f'depth_scale = {scale:.6g} from {info["pairs"]} frame pairs of {info["source"]} '
               f'({spread}); median translation {info["odometry_translation_median"]:.4g} m by '
               f'odometry, {info["network_translation_median"]:.4g} by the pose network')
+    print(f'90% interval of the scale (bootstrap over the {what}): {low:.4g}..{high:.4g}',
+          flush=True)
+    if (high - low) / 2.0 > UNCERTAIN_SCALE * scale:
+        print(f'warning: the scale is uncertain by more than {UNCERTAIN_SCALE:.0%} '
+              f'(+-{(high - low) / 2.0 / scale:.0%}): the {what} disagree too much for one '
+              'scale to be trusted; record more (and more varied) frames, or check it against '
+              "another method ('ground-truth' on a recording with depth)", file=sys.stderr)
     if previous is not None:
         print(f'previous depth_scale: {float(previous):.6g}')
     if target is not None:
