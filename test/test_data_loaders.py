@@ -8,6 +8,7 @@ import pytest
 
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
+from treeaspp_depth_training.config import ConfigError, load_config
 from treeaspp_depth_training.data.augment import FrameTransform
 from treeaspp_depth_training.data.datasets import SamplingConfig, SequenceDataset
 from treeaspp_depth_training.data.scenes import (load_pairs, load_sc_depth, load_seven_scenes,
@@ -75,6 +76,22 @@ def test_pose_sampling_prefers_translation(sequence):
     assert len(samples) >= 4
     with pytest.raises(DataError, match='no training samples'):
         SequenceDataset([turning], FrameTransform(64, 64), config)
+
+
+def test_stride_sampling_over_a_range_of_skips_shows_every_motion(sequence):
+    """Use max_skip_frames: the same frames at every gap, so no single motion is a constant."""
+    scene = Scene('fwd', sequence.images, sequence.intrinsics, poses=sequence.poses)
+    n = len(scene)
+    one = SequenceDataset([scene], FrameTransform(64, 64), SamplingConfig(
+        sequence_length=2, skip_frames=2)).index
+    assert sorted({refs[0] - target for _, target, refs, _ in one}) == [2]
+    several = SequenceDataset([scene], FrameTransform(64, 64), SamplingConfig(
+        sequence_length=2, skip_frames=2, max_skip_frames=4)).index
+    gaps = [refs[0] - target for _, target, refs, _ in several]
+    assert sorted(set(gaps)) == [2, 3, 4]
+    assert len(several) == sum(n - k for k in (2, 3, 4))
+    with pytest.raises(ConfigError, match='max_skip_frames'):
+        load_config('demo', {'data.skip_frames': 4, 'data.max_skip_frames': 2})
 
 
 def _blob_frame(u: float, v: float) -> np.ndarray:

@@ -45,6 +45,7 @@ DEFAULTS: Dict[str, Any] = {
         'sampling': 'stride',            # stride | pose | flow (see data/selection.py)
         'sequence_length': 3,
         'skip_frames': 1,
+        'max_skip_frames': None,         # stride: every skip skip_frames..this (varied motion)
         'min_translation': 0.05,         # metres, for sampling: pose
         'max_translation': 0.3,
         'max_rotation_deg': 5.0,
@@ -217,6 +218,9 @@ def validate(config: Dict[str, Any]) -> None:
         raise ConfigError(f'train.amp must be none, bf16 or fp16, got {train["amp"]!r}')
     if optim['batch_size'] < 1 or optim['epochs'] < 1:
         raise ConfigError('optim.batch_size and optim.epochs must be >= 1')
+    if data['max_skip_frames'] is not None and data['max_skip_frames'] < data['skip_frames']:
+        raise ConfigError(f'data.max_skip_frames ({data["max_skip_frames"]}) must be >= '
+                          f'data.skip_frames ({data["skip_frames"]}), or null')
     if not 1.0 <= data['scale_min'] <= data['scale_max']:
         raise ConfigError('need 1 <= data.scale_min <= data.scale_max')
     if optim['lr_schedule'] not in ('constant', 'cosine'):

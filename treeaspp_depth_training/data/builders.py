@@ -26,7 +26,7 @@ def build_train_dataset(config: Dict[str, Any]) -> SequenceDataset:
                              **bag_options(data))
     sampling = SamplingConfig(data['sampling'], data['sequence_length'], data['skip_frames'],
                               data['min_translation'], data['max_translation'],
-                              data['max_rotation_deg'])
+                              data['max_rotation_deg'], data['max_skip_frames'])
     transform = FrameTransform(data['width'], data['height'], data['flip'],
                                (data['scale_min'], data['scale_max']))
     dataset = SequenceDataset(scenes, transform, sampling, augment=True,

@@ -31,6 +31,8 @@ class SamplingConfig:
     min_translation: float = 0.05
     max_translation: float = 0.3
     max_rotation_deg: float = 5.0
+    #: stride: also every skip from skip_frames up to this one (None: skip_frames only)
+    max_skip_frames: Optional[int] = None
 
 
 def scene_samples(scene: Scene, config: SamplingConfig) -> List[selection.SampleIndex]:
@@ -38,7 +40,8 @@ def scene_samples(scene: Scene, config: SamplingConfig) -> List[selection.Sample
     if scene.samples is not None:
         return list(scene.samples)
     if config.method == 'stride':
-        return selection.stride_samples(len(scene), config.sequence_length, config.skip_frames)
+        return selection.stride_samples(len(scene), config.sequence_length, config.skip_frames,
+                                        config.max_skip_frames)
     if config.method == 'pose':
         if scene.poses is None:
             raise DataError(f'scene {scene.name}: sampling "pose" needs camera poses '

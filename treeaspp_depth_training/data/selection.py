@@ -33,13 +33,22 @@ def reference_offsets(sequence_length: int, skip: int = 1) -> List[int]:
     return [skip * d for d in range(-half, half + 1) if d != 0]
 
 
-def stride_samples(num_frames: int, sequence_length: int = 3, skip: int = 1
-                   ) -> List[SampleIndex]:
-    """Every frame whose references at the fixed offsets exist."""
-    offsets = reference_offsets(sequence_length, skip)
-    first = max(0, -min(offsets))
-    last = num_frames - max(0, max(offsets))
-    return [(i, [i + d for d in offsets]) for i in range(first, last)]
+def stride_samples(num_frames: int, sequence_length: int = 3, skip: int = 1,
+                   max_skip: Optional[int] = None) -> List[SampleIndex]:
+    """
+    Every frame whose references at the fixed offsets exist, for each skip up to `max_skip`.
+
+    One skip shows the pose network one motion per frame rate: at a steady speed it can learn
+    that motion as a constant instead of measuring it, and its translation then no longer
+    tracks the real one (what the odometry scale relies on). Several skips show it several.
+    """
+    samples: List[SampleIndex] = []
+    for k in range(skip, max(skip, max_skip or skip) + 1):
+        offsets = reference_offsets(sequence_length, k)
+        first = max(0, -min(offsets))
+        last = num_frames - max(0, max(offsets))
+        samples.extend((i, [i + d for d in offsets]) for i in range(first, last))
+    return samples
 
 
 def relative_motion(pose_a: np.ndarray, pose_b: np.ndarray) -> Tuple[float, float]:
