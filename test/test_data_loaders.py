@@ -92,6 +92,11 @@ def test_stride_sampling_over_a_range_of_skips_shows_every_motion(sequence):
     assert len(several) == sum(n - k for k in (2, 3, 4))
     with pytest.raises(ConfigError, match='max_skip_frames'):
         load_config('demo', {'data.skip_frames': 4, 'data.max_skip_frames': 2})
+    # the recipe for the odometry scale is the demo's, with every gap from 1 to 8 frames
+    demo, odometry = load_config('demo'), load_config('demo_odometry')
+    assert (odometry['data']['skip_frames'], odometry['data']['max_skip_frames']) == (1, 8)
+    assert odometry['optim']['epochs'] > demo['optim']['epochs']
+    assert odometry['model'] == demo['model']
 
 
 def _blob_frame(u: float, v: float) -> np.ndarray:
