@@ -189,15 +189,11 @@ def scale_interval(values: Sequence[float], weights: Optional[Sequence[float]] =
     """
     values = np.asarray(values, dtype=np.float64)
     picks = np.random.default_rng(seed).integers(0, len(values), (draws, len(values)))
-    samples = values[picks]
     if weights is None:
-        medians = np.median(samples, axis=1)
+        medians = np.median(values[picks], axis=1)
     else:
-        order = np.argsort(samples, axis=1)
-        cumulative = np.cumsum(np.asarray(weights, dtype=np.float64)[picks]
-                               [np.arange(draws)[:, None], order], axis=1)
-        middle = np.argmax(cumulative >= cumulative[:, -1:] / 2.0, axis=1)
-        medians = np.take_along_axis(samples, order, axis=1)[np.arange(draws), middle]
+        weights = np.asarray(weights)
+        medians = np.array([floor_scale(values[p], weights[p]) for p in picks])
     low, high = np.percentile(medians, [5, 95])
     return float(low), float(high)
 
