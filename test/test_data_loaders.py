@@ -90,8 +90,11 @@ def test_stride_sampling_over_a_range_of_skips_shows_every_motion(sequence):
     gaps = [refs[0] - target for _, target, refs, _ in several]
     assert sorted(set(gaps)) == [2, 3, 4]
     assert len(several) == sum(n - k for k in (2, 3, 4))
-    with pytest.raises(ConfigError, match='max_skip_frames'):
-        load_config('demo', {'data.skip_frames': 4, 'data.max_skip_frames': 2})
+    for bad in ({'data.skip_frames': 4, 'data.max_skip_frames': 2},
+                {'data.max_skip_frames': 'abc'}, {'data.max_skip_frames': 2.5},
+                {'data.skip_frames': 0}):
+        with pytest.raises(ConfigError, match='max_skip_frames'):
+            load_config('demo', bad)
     # the recipe for the odometry scale is the demo's, with every gap from 1 to 8 frames
     demo, odometry = load_config('demo'), load_config('demo_odometry')
     assert (odometry['data']['skip_frames'], odometry['data']['max_skip_frames']) == (1, 8)

@@ -218,9 +218,11 @@ def validate(config: Dict[str, Any]) -> None:
         raise ConfigError(f'train.amp must be none, bf16 or fp16, got {train["amp"]!r}')
     if optim['batch_size'] < 1 or optim['epochs'] < 1:
         raise ConfigError('optim.batch_size and optim.epochs must be >= 1')
-    if data['max_skip_frames'] is not None and data['max_skip_frames'] < data['skip_frames']:
-        raise ConfigError(f'data.max_skip_frames ({data["max_skip_frames"]}) must be >= '
-                          f'data.skip_frames ({data["skip_frames"]}), or null')
+    skips = (data['skip_frames'], data['max_skip_frames'])
+    if not (isinstance(skips[0], int) and skips[0] >= 1 and (skips[1] is None or (
+            isinstance(skips[1], int) and skips[1] >= skips[0]))):
+        raise ConfigError(f'need whole numbers 1 <= data.skip_frames <= data.max_skip_frames '
+                          f'(or max_skip_frames null), got {skips[0]!r} and {skips[1]!r}')
     if not 1.0 <= data['scale_min'] <= data['scale_max']:
         raise ConfigError('need 1 <= data.scale_min <= data.scale_max')
     if optim['lr_schedule'] not in ('constant', 'cosine'):
