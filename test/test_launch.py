@@ -88,6 +88,36 @@ def test_large_data_profile_and_user_settings(tmp_path):
     assert dds.large_data_env({dds.OPT_OUT: '0'}) == {dds.OPT_OUT: '0'}
 
 
+PROBE_SEGMENTS = """
+import glob, os, sys, time
+from treeaspp_depth_ros.node.harness import Probe
+before = set(glob.glob('/dev/shm/fastdds_*'))
+probe = Probe(int(sys.argv[1]), 'segment_probe')
+time.sleep(0.5)
+new = set(glob.glob('/dev/shm/fastdds_*')) - before
+print(max(os.path.getsize(p) for p in new))
+os._exit(0)
+"""
+
+
+@pytest.mark.skipif(not Path('/dev/shm').is_dir(), reason='Fast DDS shared memory lives in '
+                    '/dev/shm on Linux only')
+def test_an_in_process_probe_gets_the_large_shared_memory_segment(tmp_path):
+    """
+    Fast DDS reads its profile once per process, at the first participant.
+
+    A probe made first in a process (as the test suite's first DDS test does) used to get the
+    default 512 KB segment, and every participant after it in that process too: bag-eval's
+    live player then sent 640x480 frames over fragmented UDP and lost them.
+    """
+    env = {k: v for k, v in os.environ.items() if k != 'FASTDDS_DEFAULT_PROFILES_FILE'}
+    env.update(XDG_CACHE_HOME=str(tmp_path), PYTHONPATH=str(Path(__file__).parents[1]))
+    largest = subprocess.run([sys.executable, '-c', PROBE_SEGMENTS, str(DOMAIN)],
+                             capture_output=True, text=True, env=env, timeout=120,
+                             check=True).stdout.split()[-1]
+    assert int(largest) >= dds.SEGMENT_BYTES
+
+
 def test_dds_profile_command_prints_the_export_line_for_a_camera_driver(tmp_path):
     """`eval "$(depth_dds_profile)"`: a console script, so no particular Python is needed."""
     script = Path(sys.executable).with_name('depth_dds_profile')

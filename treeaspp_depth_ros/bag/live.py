@@ -140,10 +140,12 @@ class BagPlayer:
                                if threads else None)
             self._start_node(env)
         try:
-            # domain, discovery range and the large shared-memory profile for sending images
+            # the large shared-memory profile for sending images: for the whole process, as
+            # Fast DDS reads it once, at the process's first participant
+            dds.apply_to_this_process()
+            # domain and discovery range for this participant
             with temporary_env({k: env[k] for k in (
-                    'ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE',
-                    'FASTDDS_DEFAULT_PROFILES_FILE') if k in env}):
+                    'ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE') if k in env}):
                 self._start_participant()
         except BaseException:
             self.__exit__(None, None, None)

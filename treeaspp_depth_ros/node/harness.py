@@ -162,6 +162,9 @@ class Probe:
     """An rclpy node in its own context and domain, spun in a background thread."""
 
     def __init__(self, domain_id: int, name: str = 'depth_probe') -> None:
+        # Fast DDS reads its profile once per process, at the first participant: a consumer
+        # of full-size images, and every participant after it here, needs the large one
+        dds.apply_to_this_process()
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = Node(name, context=self.context)
