@@ -95,6 +95,8 @@ def test_stride_sampling_over_a_range_of_skips_shows_every_motion(sequence):
                 {'data.skip_frames': 0}):
         with pytest.raises(ConfigError, match='max_skip_frames'):
             load_config('demo', bad)
+    with pytest.raises(ConfigError, match='stride only'):
+        load_config('demo_odometry', {'data.sampling': 'pose'})
     # the recipe for the odometry scale is the demo's, with every gap from 1 to 8 frames
     demo, odometry = load_config('demo'), load_config('demo_odometry')
     assert (odometry['data']['skip_frames'], odometry['data']['max_skip_frames']) == (1, 8)

@@ -110,7 +110,8 @@ def test_an_in_process_probe_gets_the_large_shared_memory_segment(tmp_path):
     default 512 KB segment, and every participant after it in that process too: bag-eval's
     live player then sent 640x480 frames over fragmented UDP and lost them.
     """
-    env = {k: v for k, v in os.environ.items() if k != 'FASTDDS_DEFAULT_PROFILES_FILE'}
+    # as a process that the user set no Fast DDS choice for
+    env = {k: v for k, v in os.environ.items() if k not in (*dds.USER_SETTINGS, dds.OPT_OUT)}
     env.update(XDG_CACHE_HOME=str(tmp_path), PYTHONPATH=str(Path(__file__).parents[1]))
     largest = subprocess.run([sys.executable, '-c', PROBE_SEGMENTS, str(DOMAIN)],
                              capture_output=True, text=True, env=env, timeout=120,

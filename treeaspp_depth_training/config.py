@@ -223,6 +223,10 @@ def validate(config: Dict[str, Any]) -> None:
             isinstance(skips[1], int) and skips[1] >= skips[0]))):
         raise ConfigError(f'need whole numbers 1 <= data.skip_frames <= data.max_skip_frames '
                           f'(or max_skip_frames null), got {skips[0]!r} and {skips[1]!r}')
+    if skips[1] is not None and data['sampling'] != 'stride':
+        raise ConfigError(f'data.max_skip_frames applies to data.sampling stride only (pose and '
+                          f'flow choose their own references), got sampling '
+                          f'{data["sampling"]!r}; set max_skip_frames null or sampling stride')
     if not 1.0 <= data['scale_min'] <= data['scale_max']:
         raise ConfigError('need 1 <= data.scale_min <= data.scale_max')
     if optim['lr_schedule'] not in ('constant', 'cosine'):
