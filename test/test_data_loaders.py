@@ -233,3 +233,54 @@ def test_flow_selection_keeps_translation_and_cuts_rotation(tmp_path):
     samples = flow_samples(20, lambda i: cv2.cvtColor(turning.images[i], cv2.COLOR_RGB2GRAY),
                            report=report)
     assert not samples and report and not any(link['kept'] for link in report)
+
+
+def _jpeg_copy(kitchen_dir: Path, folder: Path, count: int) -> Path:
+    """Copy the first `count` kitchen frames as JPEG 7-Scenes frames (as the 1000-frame video)."""
+    folder.mkdir()
+    for i in range(150, 150 + count):
+        stem = f'frame-{i:06d}'
+        bgr = cv2.imread(str(kitchen_dir / f'{stem}.color.png'))
+        cv2.imwrite(str(folder / f'{stem}.color.jpg'), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        for suffix in ('.depth.png', '.pose.txt'):
+            source = kitchen_dir / f'{stem}{suffix}'
+            (folder / source.name).write_bytes(source.read_bytes())
+    return folder
+
+
+def test_seven_scenes_reads_jpeg_colour_frames(kitchen_dir, tmp_path):
+    folder = _jpeg_copy(kitchen_dir, tmp_path / 'jpeg', 6)
+    (scene,) = load_seven_scenes(folder)
+    (png,) = load_seven_scenes(kitchen_dir)
+    assert len(scene) == 6 and scene.poses.shape == (6, 4, 4)
+    assert np.allclose(scene.poses, png.poses[:6])
+    # the same picture, up to JPEG's loss
+    assert np.abs(scene.frame(3).astype(int) - png.frame(3).astype(int)).mean() < 4.0
+    assert load_test_set(folder, stride=2).items[-1][1] == 4  # detected as 7-Scenes
+    (folder / 'frame-000151.depth.png').unlink()
+    with pytest.raises(DataError, match='6 colour and 5 depth'):
+        load_seven_scenes(folder)
+
+
+def test_frames_window_splits_one_video_by_time(kitchen_dir):
+    """data.frames / val.frames: train and validate on disjoint time ranges of one video."""
+    from treeaspp_depth_training.data.builders import build_train_dataset, build_val_set
+    config = load_config('demo', {
+        'data.format': '7scenes', 'data.root': str(kitchen_dir), 'data.frames': [0, 30],
+        'data.sampling': 'stride', 'data.sequence_length': 3, 'data.width': 64,
+        'data.height': 64, 'val.format': '7scenes', 'val.frames': [40, 50], 'val.stride': 5})
+    train = build_train_dataset(config)
+    (scene,) = train.scenes
+    (full,) = load_seven_scenes(kitchen_dir)
+    assert len(scene) == 30 and np.allclose(scene.poses, full.poses[:30])
+    used = {i for _, tgt, refs, _ in train.index for i in [tgt, *refs]}
+    assert max(used) == 29
+    assert np.array_equal(scene.depth(7), full.depth(7), equal_nan=True)
+    val = build_val_set(config)
+    assert [i for _, i in val.items] == [40, 45]
+    mixed = build_train_dataset(load_config(config, {'data.add_synthetic': True}))
+    assert len(mixed.scenes) == 1 + config['data']['synthetic']['sequences']
+    assert len(mixed) > len(train)
+    for bad in ([5, 5], [3], [-1, 4], 'all'):
+        with pytest.raises(ConfigError, match='data.frames'):
+            load_config('demo', {'data.frames': bad})

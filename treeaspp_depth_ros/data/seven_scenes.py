@@ -1,8 +1,8 @@
-"""Microsoft 7-Scenes: ``frame-N.color.png``, ``.depth.png`` (mm, 65535 = hole), ``.pose.txt``."""
+"""Microsoft 7-Scenes: ``frame-N.color.png|jpg``, ``.depth.png`` (mm, 65535 = hole), ``.pose.txt``."""
 
 from pathlib import Path
 import re
-from typing import Optional
+from typing import List, Optional
 
 from .errors import DataError
 from .files import natural_key, require_dir
@@ -16,15 +16,31 @@ SEVEN_SCENES_INTRINSICS = ((585.0, 585.0, 320.0, 240.0), (640, 480))
 SEVEN_SCENES_INVALID = 65535
 #: calibrations of your own next to the frames replace the published intrinsics
 INTRINSICS_FILES = ('camera-intrinsics.txt', 'cam.txt')
+#: colour frame suffixes: the dataset's PNG, and JPEG copies of it
+COLOR_SUFFIXES = ('.color.png', '.color.jpg')
+
+
+def seven_scenes_colors(src: Path) -> List[Path]:
+    """The colour frames of a 7-Scenes folder in frame order (one suffix per folder)."""
+    for suffix in COLOR_SUFFIXES:
+        colors = sorted(src.glob(f'frame-*{suffix}'), key=natural_key)
+        if colors:
+            return colors
+    return []
+
+
+def is_seven_scenes(src: Path) -> bool:
+    """Whether a folder holds 7-Scenes colour frames (PNG or JPEG)."""
+    return any(any(src.glob(f'frame-*{suffix}')) for suffix in COLOR_SUFFIXES)
 
 
 def load_seven_scenes(src: Path, intrinsics: Optional[str] = None, fps: float = 30.0,
                       start_ns: int = DEFAULT_START_NS) -> Dataset:
     """Read one sequence folder; stamps follow the frame numbers, so gaps in a subset stay."""
     src = require_dir(src, '7-Scenes sequence')
-    colors = sorted(src.glob('frame-*.color.png'), key=natural_key)
+    colors = seven_scenes_colors(src)
     if not colors:
-        raise DataError(f'{src} has no frame-*.color.png (7-Scenes layout)')
+        raise DataError(f'{src} has no frame-*.color.png or .color.jpg (7-Scenes layout)')
     depths = sorted(src.glob('frame-*.depth.png'))
     if depths and len(depths) != len(colors):
         raise DataError(
@@ -36,7 +52,7 @@ def load_seven_scenes(src: Path, intrinsics: Optional[str] = None, fps: float = 
         intrinsics = None if found is None else str(found)
     K = parse_intrinsics(intrinsics) if intrinsics else scaled_intrinsics(
         SEVEN_SCENES_INTRINSICS, width, height)
-    stems = [color.name[:-len('.color.png')] for color in colors]
+    stems = [color.name[:-len('.color.png')] for color in colors]  # both suffixes: 10 chars
     numbers = []
     for color, stem in zip(colors, stems):
         match = re.fullmatch(r'frame-(\d+)', stem)

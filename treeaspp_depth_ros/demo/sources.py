@@ -14,6 +14,7 @@ import numpy as np
 from ..cli import CommandError
 from ..data.layouts import load_dataset
 from ..data.records import Dataset, from_arrays
+from ..data.seven_scenes import is_seven_scenes
 from ..data.synthetic import generate_sequence
 
 SYNTHETIC = 'synthetic'
@@ -40,11 +41,11 @@ def folder_dataset(path: Path) -> Dataset:
     """
     Read a folder in one of the layouts make-bag reads, detected from its files.
 
-    7-Scenes (``frame-*.color.png``), TUM RGB-D (``rgb.txt``), or plain images with
+    7-Scenes (``frame-*.color.png|jpg``), TUM RGB-D (``rgb.txt``), or plain images with
     intrinsics (``intrinsics.txt``, ``camera-intrinsics.txt`` or SC-Depth's ``cam.txt``) and
     optional ground truth in ``depth/`` (same file stems, 16-bit millimetres).
     """
-    if any(path.glob('frame-*.color.png')):
+    if is_seven_scenes(path):
         return load_dataset('7scenes', path)
     if (path / 'rgb.txt').is_file():
         return load_dataset('tum', path)

@@ -7,23 +7,24 @@ from treeaspp_depth_ros.data.sc_depth import find_split_file
 
 from .augment import FrameTransform
 from .datasets import DepthTestSet, SamplingConfig, SequenceDataset
-from .scenes import load_scenes, synthetic_scenes
+from .scenes import frame_window, load_scenes, synthetic_scenes
 from .testsets import load_test_set, synthetic_test_set
 
 
 def build_train_dataset(config: Dict[str, Any]) -> SequenceDataset:
     """Build the training samples of ``config['data']``; bad data fails here."""
     data = config['data']
-    if data['format'] == 'synthetic':
-        syn = data['synthetic']
-        scenes = synthetic_scenes(syn['sequences'], syn['frames'], data['width'],
-                                  data['height'], syn['trajectory'], syn['seed'],
-                                  syn['supersample'])
-    else:
+    scenes = []
+    if data['format'] != 'synthetic':
         if not data['root']:
             raise DataError(f'data.root is required for data.format {data["format"]!r}')
-        scenes = load_scenes(data['format'], data['root'], split='train',
-                             **bag_options(data))
+        scenes = frame_window(load_scenes(data['format'], data['root'], split='train',
+                                          **bag_options(data)), data['frames'])
+    if data['format'] == 'synthetic' or data['add_synthetic']:
+        syn = data['synthetic']
+        scenes += synthetic_scenes(syn['sequences'], syn['frames'], data['width'],
+                                   data['height'], syn['trajectory'], syn['seed'],
+                                   syn['supersample'])
     sampling = SamplingConfig(data['sampling'], data['sequence_length'], data['skip_frames'],
                               data['min_translation'], data['max_translation'],
                               data['max_rotation_deg'], data['max_skip_frames'])
@@ -58,7 +59,8 @@ def build_val_set(config: Dict[str, Any]) -> Optional[DepthTestSet]:
             return None
     if layout == 'none':
         return None
-    limit = val['limit'] or None
+    # with val.frames, the limit counts the frames inside the window
+    limit = None if val['frames'] is not None else val['limit'] or None
     if layout == 'synthetic':
         syn = val['synthetic']
         test_set = synthetic_test_set(syn['sequences'], syn['frames'], data['width'],
@@ -73,6 +75,12 @@ def build_val_set(config: Dict[str, Any]) -> Optional[DepthTestSet]:
         root = val['root'] or data['root']
         test_set = load_test_set(root, 'auto' if layout == 'path' else layout, val['stride'],
                                  limit)
+    if val['frames'] is not None:
+        start, stop = val['frames']
+        test_set.items = [(scene, i) for scene, i in test_set.items if start <= i < stop]
+        if not test_set.items:
+            raise DataError(f'val.frames {val["frames"]} select no validation frame')
+        test_set.items = test_set.items[:val['limit'] or None]
     test_set.check()
     return test_set
 

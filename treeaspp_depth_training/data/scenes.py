@@ -89,6 +89,32 @@ class Scene:
         return str(self.frames[index]) if isinstance(self.frames, list) else \
             f'{self.name}[{index}]'
 
+    def window(self, start: int, stop: int) -> 'Scene':
+        """
+        Frames ``start <= i < stop`` of this scene (a time split of one video).
+
+        Explicit samples keep those wholly inside the window, renumbered.
+        """
+        start, stop = max(0, start), min(len(self), stop)
+        if stop <= start:
+            raise DataError(f'scene {self.name}: frames {start}..{stop} select nothing of its '
+                            f'{len(self)} frames')
+        frames = (self.frames[start:stop] if isinstance(self.frames, (list, np.ndarray))
+                  else _Window(self.frames, start, stop))
+        samples, sample_intrinsics = None, None
+        if self.samples is not None:
+            kept = [k for k, (tgt, refs) in enumerate(self.samples)
+                    if all(start <= i < stop for i in [tgt, *refs])]
+            samples = [(self.samples[k][0] - start, [i - start for i in self.samples[k][1]])
+                       for k in kept]
+            if self.sample_intrinsics is not None:
+                sample_intrinsics = [self.sample_intrinsics[k] for k in kept]
+        loader = self.depth_loader
+        return Scene(self.name, frames, self.intrinsics,
+                     poses=None if self.poses is None else self.poses[start:stop],
+                     samples=samples, sample_intrinsics=sample_intrinsics,
+                     depth_loader=None if loader is None else lambda i: loader(i + start))
+
 
 class _DecodedFrames:
     """A dataset's frames as a sequence of RGB arrays, decoded when indexed."""
@@ -101,6 +127,28 @@ class _DecodedFrames:
 
     def __getitem__(self, index: int) -> np.ndarray:
         return self.dataset.rgb(index)
+
+
+class _Window:
+    """Frames ``start .. stop - 1`` of a decoded-on-access sequence."""
+
+    def __init__(self, frames: Sequence[np.ndarray], start: int, stop: int) -> None:
+        self.frames, self.start, self.stop = frames, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.frames[self.start + index]
+
+
+def frame_window(scenes: Sequence[Scene], frames: Optional[Sequence[int]]) -> List[Scene]:
+    """Apply a config's ``frames: [start, stop]`` to every scene (None: all frames)."""
+    if frames is None:
+        return list(scenes)
+    return [scene.window(int(frames[0]), int(frames[1])) for scene in scenes]
 
 
 # --- SC-Depth / SC-SfMLearner layouts ---------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.files import PathLike
 from treeaspp_depth_ros.data.nyu import load_nyu_test
+from treeaspp_depth_ros.data.seven_scenes import is_seven_scenes
 
 from .datasets import DepthTestSet
 from .scenes import load_scenes, Scene, synthetic_scenes
@@ -59,7 +60,7 @@ def detect_layout(root: PathLike) -> str:
     root = Path(root)
     if (root / 'color').is_dir() or any(root.glob('sync_depth_*.png')):
         return 'test'
-    if any(root.glob('frame-*.color.png')):
+    if is_seven_scenes(root):
         return '7scenes'
     if (root / 'rgb').is_dir():
         return 'tum'
