@@ -1,9 +1,21 @@
 """Config files reproduce the paper's setup; every field is a documented CLI override."""
 
+from pathlib import Path
+import subprocess
+import sys
+
 import pytest
 
-from treeaspp_depth_training.config import (ConfigError, DEFAULTS, flatten, load_config,
-                                            overrides_from_args)
+from treeaspp_depth_ros.data.synthetic import TRAJECTORIES
+from treeaspp_depth_ros.geometry import PADDING_MODES
+from treeaspp_depth_ros.model import build_depth_net, UPSAMPLE_MODES, VARIANTS
+from treeaspp_depth_ros.model.pose_net import POSE_HEAD_INITS
+from treeaspp_depth_ros.sizes import check_input_size
+from treeaspp_depth_training.config import (AMP_MODES, CHOICES, ConfigError, DEFAULTS, DEVICES,
+                                            flatten, load_config, LR_SCHEDULES,
+                                            overrides_from_args, VAL_FORMATS, VERIFY_MODES)
+from treeaspp_depth_training.data.scenes import FORMATS, LOADERS
+from treeaspp_depth_training.data.selection import SAMPLING_METHODS
 from treeaspp_depth_training.train import build_parser, main
 
 
@@ -70,3 +82,89 @@ def test_help_shows_the_values_of_the_named_config(capsys):
 def test_unknown_pose_head_init_is_a_config_error():
     with pytest.raises(ConfigError, match='pose_head_init'):
         load_config('demo', {'model.pose_head_init': 'zeros'})
+
+
+#: one typo per field with a fixed set of values, and the choices its owner lists
+TYPOS = [
+    ('model.variant', 'treeaspp', VARIANTS),
+    ('model.upsample_mode', 'bilinar', UPSAMPLE_MODES),
+    ('model.pose_head_init', 'zeros', POSE_HEAD_INITS),
+    ('model.pretrained', 'imagenett', ('null', 'auto', 'imagenet', '.pth file')),
+    ('data.format', 'sc-depth', (*LOADERS, 'synthetic')),
+    ('data.sampling', 'poses', SAMPLING_METHODS),
+    ('data.verify', 'fast', VERIFY_MODES),
+    ('data.synthetic.trajectory', 'rotating', TRAJECTORIES),
+    ('val.format', 'nyu', VAL_FORMATS),
+    ('val.crop', 'eigen_crop', ('null', 'eigen')),
+    ('val.synthetic.trajectory', 'fwd', TRAJECTORIES),
+    ('loss.padding_mode', 'zero', PADDING_MODES),
+    ('loss.num_scales', 5, ('1', '2', '3', '4')),
+    ('optim.lr_schedule', 'cos', LR_SCHEDULES),
+    ('train.amp', 'bfloat16', AMP_MODES),
+    ('train.device', 'gpu', DEVICES),
+    ('train.tensorboard', 'ture', ('true', 'false')),
+]
+
+
+@pytest.mark.parametrize('key, typo, choices', TYPOS, ids=[t[0] for t in TYPOS])
+def test_a_value_outside_a_fields_choices_is_a_config_error_naming_them(key, typo, choices):
+    """Argparse's ``invalid choice``, raised by load_config: before any data is read."""
+    with pytest.raises(ConfigError) as error:
+        load_config('demo', {key: typo})
+    message = str(error.value)
+    assert message.startswith(f'{key}: invalid choice') and str(typo) in message
+    assert all(str(choice) in message for choice in choices), message
+
+
+def test_every_choice_list_is_a_field_and_the_defaults_pass():
+    values = dict(flatten(DEFAULTS))
+    assert set(CHOICES) <= set(values)
+    assert FORMATS == (*LOADERS, 'synthetic') and set(FORMATS) < set(VAL_FORMATS)
+    load_config(None)
+    for key, choices in CHOICES.items():
+        for choice in choices:
+            if choice != 'cuda:N':
+                load_config('demo', {key: choice})
+
+
+def test_close_spellings_say_what_was_meant_and_words_are_normalised():
+    with pytest.raises(ConfigError, match='did you mean sc_depth'):
+        load_config('demo', {'data.format': 'sc-depth'})
+    assert load_config('demo', {'train.device': 'cuda:1'})['train']['device'] == 'cuda:1'
+    assert load_config('demo', {'model.pretrained': 'ImageNet'})['model']['pretrained'] == \
+        'imagenet'
+    assert load_config('demo', {'model.pretrained': 'none'})['model']['pretrained'] is None
+    with pytest.raises(ConfigError, match='is a section'):
+        load_config('demo', {'data.synthetic': 5})
+    with pytest.raises(ConfigError, match='model.dilation_rates: need four'):
+        load_config('demo', {'model.dilation_rates': [1, 2]})
+
+
+def test_one_input_size_rule_for_training_and_inference():
+    """Multiples of 32, each side >= 64: at 32 px the network cannot run at all."""
+    assert check_input_size((64, 64)) == (64, 64)
+    for size in ((32, 64), (64, 32), (96, 80)):
+        with pytest.raises(ValueError) as rule:
+            check_input_size(size)
+        with pytest.raises(ConfigError) as config:
+            load_config('demo', {'data.width': size[0], 'data.height': size[1]})
+        assert str(rule.value) in str(config.value)
+
+
+def test_train_cli_refuses_a_typo_with_the_choices_and_no_traceback():
+    result = subprocess.run(
+        [sys.executable, '-m', 'treeaspp_depth_training.train', '--config', 'demo',
+         '--model.variant', 'treeaspp'], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode != 0
+    assert "model.variant: invalid choice 'treeaspp' (choose from baseline, aspp, tree_aspp)" \
+        in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_build_depth_net_refuses_an_unknown_argument():
+    """Like torchvision's builders: a misspelt setting is an error, never silently dropped."""
+    with pytest.raises(ValueError, match="unknown DepthNet argument.*'upsample'"):
+        build_depth_net({'variant': 'baseline', 'upsample': 'bilinear'})
+    net = build_depth_net({'variant': 'baseline', 'upsample_mode': 'bilinear'})
+    assert net.config['upsample_mode'] == 'bilinear'

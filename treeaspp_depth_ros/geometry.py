@@ -21,6 +21,8 @@ import torch.nn.functional as F
 
 IMAGE_MEAN = 0.45
 IMAGE_STD = 0.225
+#: how warping samples outside the reference image (``F.grid_sample``'s padding modes)
+PADDING_MODES = ('zeros', 'border', 'reflection')
 
 
 def normalize_image(rgb: torch.Tensor) -> torch.Tensor:

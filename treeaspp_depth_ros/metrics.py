@@ -8,6 +8,8 @@ METRIC_NAMES = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'a1', 'a2', 'a
 NYU_DEPTH_RANGE = (0.1, 10.0)
 #: Eigen crop for NYUv2 at 480x640: rows 45:471, cols 41:601
 EIGEN_CROP_480x640 = (45, 471, 41, 601)
+#: the evaluation crops `valid_mask` knows (None: the whole image)
+CROPS = (None, 'eigen')
 
 
 def eigen_crop_mask(height: int, width: int) -> np.ndarray:

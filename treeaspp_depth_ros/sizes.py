@@ -10,13 +10,25 @@ from typing import Sequence, Tuple
 #: used only when neither the caller nor the checkpoint names a size (e.g. converted weights)
 DEFAULT_INPUT_SIZE = (320, 256)
 
+#: the encoder's total stride: each side must be a multiple of it
+INPUT_SIZE_MULTIPLE = 32
+#: smallest side: at 32 px the 1/32 feature map is one cell, which the decoder's reflection
+#: padding cannot pad, so the network fails in training and inference alike
+MIN_INPUT_SIDE = 64
+
 
 def check_input_size(size: Sequence[int]) -> Tuple[int, int]:
-    """Validate a (width, height) network input size: positive multiples of 32."""
+    """
+    Validate a (width, height) network input size: multiples of 32, each side >= 64.
+
+    The one size rule of the package: inference, export and the training config
+    (``data.width`` / ``data.height``) all use it.
+    """
     width, height = (int(v) for v in size)
-    if width < 32 or height < 32 or width % 32 or height % 32:
-        raise ValueError(f'network input size must be multiples of 32 (>= 32), got '
-                         f'{width}x{height}')
+    if (min(width, height) < MIN_INPUT_SIDE or width % INPUT_SIZE_MULTIPLE
+            or height % INPUT_SIZE_MULTIPLE):
+        raise ValueError(f'network input size must be multiples of {INPUT_SIZE_MULTIPLE} '
+                         f'(>= {MIN_INPUT_SIDE}), got {width}x{height}')
     return width, height
 
 
@@ -41,5 +53,6 @@ def add_input_size_option(parser: argparse.ArgumentParser, what: str = '') -> No
     """``--input-size WxH``, defaulting to the size the checkpoint was trained at."""
     parser.add_argument(
         '--input-size', type=input_size_argument, metavar='WxH', default=None,
-        help=f'network input size, multiples of 32 (default: the size the checkpoint was '
-             f'trained at, else {DEFAULT_INPUT_SIZE[0]}x{DEFAULT_INPUT_SIZE[1]}){what}')
+        help=f'network input size, multiples of {INPUT_SIZE_MULTIPLE}, at least '
+             f'{MIN_INPUT_SIDE} (default: the size the checkpoint was trained at, else '
+             f'{DEFAULT_INPUT_SIZE[0]}x{DEFAULT_INPUT_SIZE[1]}){what}')

@@ -4,16 +4,30 @@ Training configuration: YAML files over built-in defaults, any field overridable
 A config file may name a parent with ``base: other.yaml`` (relative to the file). Command-line
 overrides use dotted keys, ``--optim.lr 2e-4 --data.root /data/nyu``; values are parsed as YAML
 (``null``, ``true``, ``[1, 2]``). Unknown keys are errors, so a typo never trains silently with
-a default.
+a default, and so is a value outside a field's fixed choices (`CHOICES`): the config is checked
+whole when it is built, before any data is read.
 """
 
 import argparse
 import copy
+import difflib
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple, Union
+import re
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
+from treeaspp_depth_ros.data.synthetic import TRAJECTORIES
+from treeaspp_depth_ros.geometry import PADDING_MODES
+from treeaspp_depth_ros.metrics import CROPS
+from treeaspp_depth_ros.model import UPSAMPLE_MODES, VARIANTS
+from treeaspp_depth_ros.model.context import check_dilation_rates
+from treeaspp_depth_ros.model.decoder import NUM_SCALES
 from treeaspp_depth_ros.model.pose_net import POSE_HEAD_INITS
+from treeaspp_depth_ros.sizes import check_input_size
 import yaml
+
+from .data.scenes import FORMATS
+from .data.selection import SAMPLING_METHODS
+from .model import NO_PRETRAINED, PRETRAINED_WORDS
 
 CONFIG_DIR = Path(__file__).resolve().parent / 'configs'
 
@@ -23,7 +37,7 @@ DEFAULTS: Dict[str, Any] = {
         'variant': 'tree_aspp',          # baseline | aspp | tree_aspp (paper Table 1 rows)
         'upsample_mode': 'nearest',      # decoder upsampling (SC-SfMLearner: nearest)
         'dilation_rates': [1, 2, 3, 4],
-        'pretrained': None,              # null | imagenet | path to resnet18 .pth
+        'pretrained': None,              # null | auto | imagenet | path to resnet18 .pth
         'sync_bn': False,                # SyncBatchNorm across DDP ranks
         'pose_head_init': 'torch',       # torch (SC-SfMLearner) | identity (from scratch: see
                                          # treeaspp_depth_ros/model/pose_net.py)
@@ -40,6 +54,10 @@ DEFAULTS: Dict[str, Any] = {
         'intrinsics': None,              # format bag: fx,fy,cx,cy or a file, replaces camera_info
         'pose_topic': 'auto',            # format bag: Odometry / PoseStamped topic for sampling
                                          # pose; auto = the bag's only one; null = none
+        'frames': None,                  # [start, stop]: frames start..stop-1 of every scene
+                                         # (a time split of one video); null = all
+        'add_synthetic': False,          # also train on the `synthetic` rooms below (real
+                                         # video + procedural rooms)
         'width': 320,
         'height': 256,
         'sampling': 'stride',            # stride | pose | flow (see data/selection.py)
@@ -62,6 +80,7 @@ DEFAULTS: Dict[str, Any] = {
                                          # tum | video | bag | synthetic
         'root': None,                    # a path or a list (bags); bag: null = data.root
         'depth_topic': '/camera/depth_gt',   # format bag: ground-truth depth (make-bag's)
+        'frames': None,                  # [start, stop] of every scene (held-out time range)
         'stride': 1,
         'limit': 0,                      # at most this many images (0 = all)
         'crop': 'eigen',                 # eigen | null
@@ -98,7 +117,7 @@ DEFAULTS: Dict[str, Any] = {
         'init_freeze_bn': False,         # with model.init: BatchNorm layers keep their statistics
     },
     'train': {
-        'device': 'auto',                # auto | cpu | cuda
+        'device': 'auto',                # auto | cpu | cuda | cuda:N
         'amp': 'none',                   # none | bf16 | fp16
         'channels_last': False,
         'seed': 0,
@@ -116,6 +135,34 @@ DEFAULTS: Dict[str, Any] = {
                                          # a line a minute
         'tensorboard': True,
     },
+}
+
+
+#: the values of fields that only the config names (the others come from the modules that
+#: interpret them); ``cuda:N`` stands for any GPU index
+AMP_MODES = ('none', 'bf16', 'fp16')
+LR_SCHEDULES = ('constant', 'cosine')
+VERIFY_MODES = ('off', 'quick', 'full')
+DEVICES = ('auto', 'cpu', 'cuda', 'cuda:N')
+VAL_FORMATS = ('auto', 'none', 'test', *FORMATS)
+
+#: every field with a fixed set of values, checked by `validate` (booleans: true or false)
+CHOICES: Dict[str, Tuple[Any, ...]] = {
+    'model.variant': VARIANTS,
+    'model.upsample_mode': UPSAMPLE_MODES,
+    'model.pose_head_init': POSE_HEAD_INITS,
+    'data.format': FORMATS,
+    'data.sampling': SAMPLING_METHODS,
+    'data.verify': VERIFY_MODES,
+    'data.synthetic.trajectory': TRAJECTORIES,
+    'val.format': VAL_FORMATS,
+    'val.crop': CROPS,
+    'val.synthetic.trajectory': TRAJECTORIES,
+    'loss.padding_mode': PADDING_MODES,
+    'loss.num_scales': tuple(range(1, NUM_SCALES + 1)),
+    'optim.lr_schedule': LR_SCHEDULES,
+    'train.amp': AMP_MODES,
+    'train.device': DEVICES,
 }
 
 
@@ -210,12 +257,24 @@ def load_config(config: Union[str, Path, Dict[str, Any], None] = None,
 def validate(config: Dict[str, Any]) -> None:
     """Reject values that would only fail later (or silently misbehave)."""
     _coerce_numbers(config, DEFAULTS)
-    data, optim, train = config['data'], config['optim'], config['train']
-    if data['width'] % 32 or data['height'] % 32 or data['width'] < 64 or data['height'] < 64:
-        raise ConfigError(f'data.width/height must be multiples of 32 and >= 64, got '
-                          f'{data["width"]}x{data["height"]}')
-    if train['amp'] not in ('none', 'bf16', 'fp16'):
-        raise ConfigError(f'train.amp must be none, bf16 or fp16, got {train["amp"]!r}')
+    _check_types(config, DEFAULTS)
+    values = dict(flatten(config))
+    for key, choices in CHOICES.items():
+        _check_choice(key, values[key], choices)
+    _check_pretrained(config['model'])
+    try:
+        check_dilation_rates(config['model']['dilation_rates'])
+    except ValueError as error:
+        raise ConfigError(f'model.dilation_rates: {error}') from None
+    data, optim = config['data'], config['optim']
+    size = (data['width'], data['height'])
+    if not all(type(v) is int for v in size):
+        raise ConfigError(f'data.width/height must be whole numbers, got {size[0]!r} and '
+                          f'{size[1]!r}')
+    try:
+        check_input_size(size)
+    except ValueError as error:
+        raise ConfigError(f'data.width/height: {error}') from None
     if optim['batch_size'] < 1 or optim['epochs'] < 1:
         raise ConfigError('optim.batch_size and optim.epochs must be >= 1')
     skips = (data['skip_frames'], data['max_skip_frames'])
@@ -229,21 +288,71 @@ def validate(config: Dict[str, Any]) -> None:
                           f'{data["sampling"]!r}; set max_skip_frames null or sampling stride')
     if not 1.0 <= data['scale_min'] <= data['scale_max']:
         raise ConfigError('need 1 <= data.scale_min <= data.scale_max')
-    if optim['lr_schedule'] not in ('constant', 'cosine'):
-        raise ConfigError(f'optim.lr_schedule must be constant or cosine, got '
-                          f'{optim["lr_schedule"]!r}')
-    if data['verify'] not in ('off', 'quick', 'full'):
-        raise ConfigError(f'data.verify must be off, quick or full, got {data["verify"]!r}')
-    if config['model']['pose_head_init'] not in POSE_HEAD_INITS:
-        raise ConfigError(f'model.pose_head_init must be one of {", ".join(POSE_HEAD_INITS)}, '
-                          f'got {config["model"]["pose_head_init"]!r}')
     for section in ('data', 'val'):
         root = config[section]['root']
         if not (root is None or isinstance(root, str) or (
                 isinstance(root, list) and root and all(isinstance(r, str) for r in root))):
             raise ConfigError(f'{section}.root must be a path or a list of paths, got {root!r}')
-    if config['val']['crop'] not in (None, 'eigen'):
-        raise ConfigError(f'val.crop must be eigen or null, got {config["val"]["crop"]!r}')
+    for section in ('data', 'val'):
+        frames = config[section]['frames']
+        if not (frames is None or (isinstance(frames, list) and len(frames) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in frames)
+                and 0 <= frames[0] < frames[1])):
+            raise ConfigError(f'{section}.frames must be null or [start, stop] with '
+                              f'0 <= start < stop, got {frames!r}')
+
+
+def _shown(value: Any) -> str:
+    """Write a value as YAML and the command line do (None -> null)."""
+    return yaml.safe_dump(value, default_flow_style=True).replace('\n...', '').strip()
+
+
+def _invalid_choice(key: str, value: Any, choices: Sequence[str], more: str = ''
+                    ) -> ConfigError:
+    """Make argparse's ``invalid choice`` for a config field, with the nearest choice."""
+    close = difflib.get_close_matches(str(value), choices, n=1)
+    hint = f'; did you mean {close[0]}?' if close else ''
+    given = repr(value) if isinstance(value, str) else _shown(value)
+    return ConfigError(f'{key}: invalid choice {given} (choose from {", ".join(choices)}'
+                       f'{more}){hint}')
+
+
+def _check_choice(key: str, value: Any, choices: Tuple[Any, ...]) -> None:
+    # exact types: True is not the scale 1, 2.0 not the scale 2
+    if any(type(value) is type(choice) and value == choice for choice in choices):
+        return
+    if 'cuda:N' in choices and isinstance(value, str) and re.fullmatch(r'cuda:\d+', value):
+        return
+    raise _invalid_choice(key, value, [_shown(choice) for choice in choices])
+
+
+def _check_types(config: Dict[str, Any], defaults: Dict[str, Any], prefix: str = '') -> None:
+    """Keep sections mappings and true/false fields true or false (``ture`` is no yes)."""
+    for key, default in defaults.items():
+        value = config.get(key)
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f'{prefix}{key} is a section: give its fields (e.g. '
+                                  f'--{prefix}{key}.{next(iter(default))}), got {value!r}')
+            _check_types(value, default, f'{prefix}{key}.')
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise _invalid_choice(f'{prefix}{key}', value, ['true', 'false'])
+
+
+def _check_pretrained(model: Dict[str, Any]) -> None:
+    """Check ``model.pretrained``: one of its words (any case, stored lower-case) or a file."""
+    value = model['pretrained']
+    if value is None:
+        return
+    word = str(value).lower()
+    if isinstance(value, str) and word in NO_PRETRAINED:
+        model['pretrained'] = None
+    elif isinstance(value, str) and word in PRETRAINED_WORDS:
+        model['pretrained'] = word
+    elif not (isinstance(value, str) and Path(value).is_file()):
+        words = ['null', *[w for w in PRETRAINED_WORDS if w not in NO_PRETRAINED]]
+        raise _invalid_choice('model.pretrained', value, words,
+                              ' or the path of an existing resnet18 .pth file')
 
 
 def output_dir(config: Dict[str, Any]) -> Path:
@@ -267,11 +376,12 @@ def add_override_arguments(parser: argparse.ArgumentParser,
     group = parser.add_argument_group(title)
     values = dict(flatten(config)) if config else {}
     for key, default in flatten(DEFAULTS):
-        value = values.get(key, default)
-        shown = yaml.safe_dump(value, default_flow_style=True).replace('\n...', '').strip()
+        shown = _shown(values.get(key, default))
+        if key in CHOICES:
+            shown += f' (choices: {", ".join(_shown(c) for c in CHOICES[key])})'
         group.add_argument(f'--{key}', dest=f'override:{key}', metavar='V', default=None,
                            nargs='+' if key in MULTI_VALUE_KEYS else None,
-                           help=f'{shown}'.replace('%', '%%'))
+                           help=shown.replace('%', '%%'))
 
 
 def overrides_from_args(args: argparse.Namespace) -> Dict[str, Any]:

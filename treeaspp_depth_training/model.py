@@ -39,8 +39,15 @@ class SfMModel(nn.Module):
         return disparities, poses
 
 
+#: ``model.pretrained`` values that are not a path: random initialisation (null in YAML),
+#: ImageNet weights when obtainable, ImageNet weights (torchvision's download)
+PRETRAINED_WORDS = ('none', 'auto', 'imagenet')
+#: the spellings of "no pretrained weights" (any case)
+NO_PRETRAINED = ('none', 'null', '')
+
+
 def _pretrained_source(name: Any) -> Any:
-    if name is None or str(name).lower() in ('none', 'null', ''):
+    if name is None or str(name).lower() in NO_PRETRAINED:
         return None
     return name
 

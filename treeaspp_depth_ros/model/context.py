@@ -19,7 +19,7 @@ the map, i.e. a 1x1 conv. The default (1, 2, 3, 4) keeps DeepLab's proportions o
 the tree the cascade reaches 1 + 2*(1+2+3+4) = 21 cells, i.e. the whole map, before global pooling.
 """
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import torch
 from torch import nn
@@ -29,13 +29,23 @@ from .blocks import AtrousBlock, GlobalPoolBranch
 DEFAULT_DILATION_RATES = (1, 2, 3, 4)
 
 
+def check_dilation_rates(dilation_rates: Sequence[int]) -> Tuple[int, ...]:
+    """Check a context pool's four dilation rates (ints >= 1); ValueError says why not."""
+    try:
+        rates = tuple(int(r) for r in dilation_rates)
+        whole = all(r == v and not isinstance(v, bool) for r, v in zip(rates, dilation_rates))
+    except (TypeError, ValueError):
+        rates, whole = (), False
+    if not whole or len(rates) != 4 or min(rates) < 1:
+        raise ValueError(f'need four dilation rates >= 1, got {dilation_rates!r}')
+    return rates
+
+
 class _ContextPool(nn.Module):
 
     def __init__(self, channels: int, dilation_rates: Sequence[int]) -> None:
         super().__init__()
-        rates = tuple(int(r) for r in dilation_rates)
-        if len(rates) != 4 or min(rates) < 1:
-            raise ValueError(f'need four dilation rates >= 1, got {dilation_rates!r}')
+        rates = check_dilation_rates(dilation_rates)
         self.dilation_rates = rates
         self.blocks = nn.ModuleList(AtrousBlock(channels, channels, r) for r in rates)
         self.global_pool = GlobalPoolBranch(channels, channels)

@@ -15,6 +15,8 @@ from .blocks import Conv3x3, ConvBlock
 
 DECODER_CHANNELS = (16, 32, 64, 128, 256)
 UPSAMPLE_MODES = ('nearest', 'bilinear')
+#: disparity scales of a DepthNet in train mode: 1, 1/2, 1/4 and 1/8 of the input
+NUM_SCALES = 4
 DISP_ALPHA = 10.0
 DISP_BETA = 0.01
 
@@ -28,7 +30,7 @@ class DepthDecoder(nn.Module):
     """Decode five encoder feature maps into disparity at four scales."""
 
     def __init__(self, num_ch_enc: Sequence[int], upsample_mode: str = 'nearest',
-                 num_scales: int = 4) -> None:
+                 num_scales: int = NUM_SCALES) -> None:
         super().__init__()
         if upsample_mode not in UPSAMPLE_MODES:
             raise ValueError(f'upsample_mode must be one of {UPSAMPLE_MODES}, got '

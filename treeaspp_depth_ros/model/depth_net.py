@@ -46,7 +46,19 @@ class DepthNet(nn.Module):
         return outputs if self.training else outputs[0]
 
 
+#: the keys of `DepthNet.config` (a checkpoint's ``model_config``), which `build_depth_net` takes
+CONFIG_KEYS = ('variant', 'upsample_mode', 'dilation_rates')
+
+
 def build_depth_net(config: Dict[str, Any]) -> DepthNet:
-    """Recreate a DepthNet from the `config` dict stored in checkpoints."""
-    known = {'variant', 'upsample_mode', 'dilation_rates'}
-    return DepthNet(**{k: v for k, v in config.items() if k in known})
+    """
+    Recreate a DepthNet from the `config` dict stored in checkpoints.
+
+    A key that is not one of `CONFIG_KEYS` is a ValueError (like a bad value), not dropped: a
+    network built without a setting its weights were trained with would be silently wrong.
+    """
+    unknown = sorted(str(k) for k in config if k not in CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f'unknown DepthNet argument(s) {", ".join(map(repr, unknown))}; '
+                         f'known: {", ".join(CONFIG_KEYS)}')
+    return DepthNet(**config)

@@ -282,6 +282,9 @@ LOADERS: Dict[str, Callable[..., List[Scene]]] = {
     'bag': load_bags,
 }
 
+#: every ``data.format``: the layouts `LOADERS` reads and the procedural rooms
+FORMATS = (*LOADERS, 'synthetic')
+
 
 def load_scenes(layout: str, root: Union[PathLike, Sequence[PathLike]], split: str = 'train',
                 **options: Any) -> List[Scene]:
@@ -291,8 +294,7 @@ def load_scenes(layout: str, root: Union[PathLike, Sequence[PathLike]], split: s
     Several roots (a list) give the scenes of each in turn; `options` go to the bag reader.
     """
     if layout not in LOADERS:
-        raise DataError(f'unknown data format {layout!r}; choose one of '
-                        f'{sorted(LOADERS) + ["synthetic"]}')
+        raise DataError(f'unknown data format {layout!r}; choose one of {", ".join(FORMATS)}')
     roots = [root] if root is None or isinstance(root, (str, Path)) else list(root)
     if not roots:
         raise DataError('data root is empty')

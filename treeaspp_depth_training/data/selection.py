@@ -22,6 +22,9 @@ import numpy as np
 
 SampleIndex = Tuple[int, List[int]]
 
+#: the ways to choose references (``data.sampling``), described above
+SAMPLING_METHODS = ('stride', 'pose', 'flow')
+
 
 def reference_offsets(sequence_length: int, skip: int = 1) -> List[int]:
     """Offsets of the references around the target: 3 -> [-k, k], 5 -> [-2k, -k, k, 2k]."""
