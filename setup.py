@@ -13,7 +13,7 @@ setup(
     version='0.1.0',
     packages=find_packages(include=[PACKAGE, PACKAGE + '.*', TRAINING, TRAINING + '.*']),
     package_data={TRAINING: ['configs/*.yaml'],
-                  PACKAGE: ['demo/default_weights.pt']},
+                  PACKAGE: ['default_weights.pt', 'demo/default_weights.pt']},
     data_files=[
         ('share/ament_index/resource_index/packages', [os.path.join('resource', PACKAGE)]),
         (os.path.join('share', PACKAGE), ['package.xml']),

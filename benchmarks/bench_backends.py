@@ -150,17 +150,17 @@ def int8_accuracy(folder: Path) -> Dict:
     """Median-scaled AbsRel of the shipped demo weights on the 7-Scenes frames, fp32 vs INT8."""
     from treeaspp_depth_ros.data.images import read_depth
     from treeaspp_depth_ros.data.seven_scenes import load_seven_scenes
-    from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+    from treeaspp_depth_ros.weights import DEMO_WEIGHTS
     from treeaspp_depth_ros.metrics import aggregate_metrics, compute_depth_metrics
     dataset = load_seven_scenes(KITCHEN)
-    fp32 = export_onnx(DEFAULT_WEIGHTS, folder / 'demo.onnx')
-    probe = DepthEstimator(DEFAULT_WEIGHTS, device='cpu')
+    fp32 = export_onnx(DEMO_WEIGHTS, folder / 'demo.onnx')
+    probe = DepthEstimator(DEMO_WEIGHTS, device='cpu')
     int8 = quantize_int8(fp32, folder / 'demo_int8.onnx', calibration_inputs(
         KITCHEN, probe.input_size, lambda rgb: probe.preprocess([rgb]).numpy(), limit=16))
     result = {'weights': 'shipped demo weights (baseline, 64x64, metric)',
               'frames': f'7scenes-redkitchen, {len(dataset)} frames, INT8 calibrated on the '
                         'first 16', 'protocol': 'median-scaled AbsRel, 0.1-10 m'}
-    for name, path in (('torch', DEFAULT_WEIGHTS), ('onnxruntime_fp32', fp32),
+    for name, path in (('torch', DEMO_WEIGHTS), ('onnxruntime_fp32', fp32),
                        ('onnxruntime_int8', int8), ('openvino_int8', int8)):
         backend = name.split('_')[0]
         estimator = DepthEstimator(path, device='cpu', backend=backend)

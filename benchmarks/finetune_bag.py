@@ -22,7 +22,7 @@ import tempfile
 
 import numpy as np
 
-from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_training.finetune_check import finetune_room, FIRST_ROOM, RECIPE, \
     record_room
 
@@ -45,7 +45,7 @@ def main() -> int:
     parser.add_argument('--freeze-bn', action='store_true',
                         help='keep the loaded BatchNorm statistics (optim.init_freeze_bn)')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
-    parser.add_argument('--init', type=Path, default=DEFAULT_WEIGHTS,
+    parser.add_argument('--init', type=Path, default=DEMO_WEIGHTS,
                         help='checkpoint to fine-tune (default: the shipped demo weights)')
     parser.add_argument('--output', type=Path, default=RESULTS)
     args = parser.parse_args()

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from treeaspp_depth_ros.data.synthetic import generate_sequence
-from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_ros.floor import fit_floor, floor_scale
 from treeaspp_depth_ros.inference import DepthEstimator
 
@@ -87,12 +87,12 @@ def main() -> None:
     parser.add_argument('--output', type=Path, default=RESULTS / 'floor_scale.json')
     args = parser.parse_args()
     torch.set_num_threads(1)
-    estimator = DepthEstimator(DEFAULT_WEIGHTS, device='cpu', input_size=DEMO_INPUT,
+    estimator = DepthEstimator(DEMO_WEIGHTS, device='cpu', input_size=DEMO_INPUT,
                                depth_scale=1.0)
     started = time.perf_counter()
     rows = measure_rooms(estimator, list(range(args.first_room, args.first_room + args.rooms)))
     result = {'benchmark': 'floor_scale', 'machine': machine_info(),
-              'weights': DEFAULT_WEIGHTS.name, 'input_size': list(DEMO_INPUT),
+              'weights': DEMO_WEIGHTS.name, 'input_size': list(DEMO_INPUT),
               'rooms': [args.first_room, args.first_room + args.rooms - 1],
               'frames_per_room': list(FRAMES), **errors(rows),
               'bootstrap_5_95': bootstrap(rows, args.bootstrap),

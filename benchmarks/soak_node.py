@@ -44,9 +44,10 @@ from treeaspp_depth_ros.conversions.image import depth_to_image_msg
 from treeaspp_depth_ros.conversions.stamps import cdr_header_stamp_ns, make_header
 from treeaspp_depth_ros.node.description import describe_depth_node
 from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, PACKAGE_ROOT, Probe
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 RESULTS = Path(__file__).resolve().parent / 'results'
-WEIGHTS = PACKAGE_ROOT / 'treeaspp_depth_ros' / 'demo' / 'default_weights.pt'
+WEIGHTS = DEMO_WEIGHTS
 KITCHEN = PACKAGE_ROOT.parent / 'shared' / 'data' / '7scenes-redkitchen'
 K_KITCHEN = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]])
 PERIOD_S = 10.0

@@ -3,8 +3,9 @@ Start the treeaspp_depth_ros depth node: ``ros2 launch treeaspp_depth_ros depth.
 
 Examples (one command each)::
 
-    ros2 launch treeaspp_depth_ros depth.launch.py weights:=/path/model.pt
+    ros2 launch treeaspp_depth_ros depth.launch.py
         image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
+    ros2 launch treeaspp_depth_ros depth.launch.py weights:=/path/model.pt   (your own)
     ros2 launch treeaspp_depth_ros depth.launch.py namespace:=front weights:=... lifecycle:=true
 
 What is started (name, namespace, parameters, remappings, Fast DDS profile) is decided by

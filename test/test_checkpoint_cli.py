@@ -154,11 +154,11 @@ def test_predict_writes_depth_at_image_resolution(converted, shared_dir, tmp_pat
 
 def test_predict_runs_a_checkpoint_at_its_training_size(tmp_path, shared_dir):
     """The demo weights were trained at 64x64: without --input-size that size is used, and said."""
-    from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+    from treeaspp_depth_ros.weights import DEMO_WEIGHTS
     image = shared_dir / 'data' / 'tum-fr3-long-office' / 'color.png'
-    result = cli('predict', '--weights', DEFAULT_WEIGHTS, image, '--output-dir', tmp_path)
+    result = cli('predict', '--weights', DEMO_WEIGHTS, image, '--output-dir', tmp_path)
     assert "input 64x64 (the checkpoint's training size)" in result.stdout
-    requested = cli('predict', '--weights', DEFAULT_WEIGHTS, '--input-size', '128x96', image,
+    requested = cli('predict', '--weights', DEMO_WEIGHTS, '--input-size', '128x96', image,
                     '--output-dir', tmp_path)
     assert 'input 128x96 (requested)' in requested.stdout
 

@@ -18,7 +18,7 @@ import torch
 from treeaspp_depth_ros.checkpoint import (depth_net_from_checkpoint, load_checkpoint,
                                            load_pose_net)
 from treeaspp_depth_ros.demo.recorder import colorbar_width
-from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_ros.node.harness import isolated_env
 from treeaspp_depth_training.config import DEFAULTS, load_config
 
@@ -111,7 +111,7 @@ def test_demo_reports_bad_sources_and_weights(tmp_path, checkpoint):
 
 def test_shipped_default_weights_are_the_demo_recipe_in_half_precision():
     """The shipped file loads safely and is what `make_demo_weights` makes from demo.yaml."""
-    ckpt = load_checkpoint(DEFAULT_WEIGHTS)
+    ckpt = load_checkpoint(DEMO_WEIGHTS)
     net = depth_net_from_checkpoint(ckpt)
     assert ckpt['variant'] == 'baseline' and ckpt['depth_net']['encoder.encoder.conv1.weight'] \
         .dtype == torch.float16
@@ -129,7 +129,7 @@ def test_shipped_default_weights_are_the_demo_recipe_in_half_precision():
     # the pose network too: fine-tuning on a recording and odometry calibration start from it
     assert ckpt['pose_net']['encoder.encoder.conv1.weight'].dtype == torch.float16
     load_pose_net(ckpt)
-    assert DEFAULT_WEIGHTS.stat().st_size < 60e6
+    assert DEMO_WEIGHTS.stat().st_size < 60e6
 
 
 def test_default_weights_match_the_scene(tmp_path):

@@ -10,7 +10,7 @@ from treeaspp_depth_ros import __version__
 from treeaspp_depth_ros.cli import main
 from treeaspp_depth_ros.data.images import read_depth
 from treeaspp_depth_ros.data.seven_scenes import load_seven_scenes
-from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_ros.export import file_sha256, read_onnx_info
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import aggregate_metrics, compute_depth_metrics
@@ -59,14 +59,14 @@ def test_export_writes_a_checked_static_graph_with_the_metadata_a_consumer_needs
 
 def test_export_errors_exit_1_and_leave_no_file(tmp_path, capsys):
     truncated = tmp_path / 'truncated.pth'
-    truncated.write_bytes(DEFAULT_WEIGHTS.read_bytes()[:4096])
+    truncated.write_bytes(DEMO_WEIGHTS.read_bytes()[:4096])
     assert main(['export', '--weights', str(truncated), '--output',
                  str(tmp_path / 'x.onnx')]) == 1
     assert 'truncated or corrupt' in capsys.readouterr().err
-    assert main(['export', '--weights', str(DEFAULT_WEIGHTS), '--int8', '--output',
+    assert main(['export', '--weights', str(DEMO_WEIGHTS), '--int8', '--output',
                  str(tmp_path / 'x.onnx')]) == 1
     assert '--int8 needs --calibration' in capsys.readouterr().err
-    assert main(['export', '--weights', str(DEFAULT_WEIGHTS), '--opset', '13', '--output',
+    assert main(['export', '--weights', str(DEMO_WEIGHTS), '--opset', '13', '--output',
                  str(tmp_path / 'x.onnx')]) == 1
     assert 'opset must be >= 17' in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ['truncated.pth']
@@ -85,7 +85,7 @@ def test_int8_export_keeps_abs_rel_on_7scenes_within_0_01_of_fp32(kitchen_dir, t
     for frame in dataset.frames[:16]:
         (calibration / frame.rgb_path.name).symlink_to(frame.rgb_path)
     fp32, int8 = tmp_path / 'demo.onnx', tmp_path / 'demo_int8.onnx'
-    assert main(['export', '--weights', str(DEFAULT_WEIGHTS), '--output', str(fp32)]) == 0
+    assert main(['export', '--weights', str(DEMO_WEIGHTS), '--output', str(fp32)]) == 0
     assert main(['export', '--weights', str(fp32), '--int8', '--calibration', str(calibration),
                  '--calibration-frames', '16', '--output', str(int8)]) == 0
     info = read_onnx_info(int8)

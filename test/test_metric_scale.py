@@ -27,7 +27,7 @@ from treeaspp_depth_ros.conversions import (
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns, make_header
 from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence
-from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_ros.floor import (
     down_direction, fit_floor, floor_scale, FloorOptions, RunningFloorScale)
 from treeaspp_depth_ros.inference import DepthEstimator
@@ -155,7 +155,7 @@ def test_running_scale_is_not_pulled_up_by_small_floors():
 
 @pytest.fixture(scope='module')
 def demo_estimator() -> DepthEstimator:
-    return DepthEstimator(DEFAULT_WEIGHTS, device='cpu', input_size=DEMO_INPUT, depth_scale=1.0)
+    return DepthEstimator(DEMO_WEIGHTS, device='cpu', input_size=DEMO_INPUT, depth_scale=1.0)
 
 
 def test_demo_weights_camera_height_scale_is_close_to_the_true_scale(demo_estimator):
@@ -180,7 +180,7 @@ def test_demo_weights_camera_height_scale_is_close_to_the_true_scale(demo_estima
     print(f'camera-height scale {result["global_scale"]:.3f} vs true {true_scale:.3f} '
           f'({error:+.1%}), {result["frames"]} frames with a floor, '
           f'{result["frames_without_floor"]} without; stored scale '
-          f'{load_checkpoint(DEFAULT_WEIGHTS)["depth_scale"]:.3f}')
+          f'{load_checkpoint(DEMO_WEIGHTS)["depth_scale"]:.3f}')
     assert abs(error) < 0.10
     assert result['frames'] >= 12
 
@@ -201,7 +201,7 @@ def _bag(room, folder: Path, poses=None) -> Path:
 def test_calibrate_scale_camera_height_writes_the_scale_of_the_floor(
         tmp_path, room, demo_estimator, capsys):
     bag = _bag(room, tmp_path / 'room_bag')
-    weights = shutil.copy(DEFAULT_WEIGHTS, tmp_path / 'demo.pt')
+    weights = shutil.copy(DEMO_WEIGHTS, tmp_path / 'demo.pt')
     height = float(room.camera_heights.mean())
     pitch = float(np.degrees(np.arcsin(room.camera_down[:, 2].mean())))
     report = tmp_path / 'scale.json'
@@ -297,7 +297,7 @@ def test_calibrate_scale_refuses_what_cannot_work(tmp_path, room, capsys):
     bag = _bag(room, tmp_path / 'bag')
     # depth only, as converted SC-Depth weights: the odometry method has no pose network
     weights = str(save_checkpoint(tmp_path / 'depth_only.pt', depth_net_from_checkpoint(
-        load_checkpoint(DEFAULT_WEIGHTS))))
+        load_checkpoint(DEMO_WEIGHTS))))
     before = Path(weights).read_bytes()
     cases = [
         (['--method', 'odometry', '--bag', str(bag), '--odom-topic', '/camera/pose_gt'],
@@ -341,7 +341,7 @@ def test_node_publishes_metres_from_the_floor(tmp_path, room, demo_estimator):
     expected_scale = fit.scale(height)
     ns = f'/metric_scale_{os.getpid()}'
     description = describe_depth_node(namespace=ns, parameters={
-        'weights': str(DEFAULT_WEIGHTS), 'device': 'cpu', 'scale_source': 'camera_height',
+        'weights': str(DEMO_WEIGHTS), 'device': 'cpu', 'scale_source': 'camera_height',
         'camera_height': height, 'camera_pitch_deg': pitch, 'min_depth': 0.0,
         'max_depth': 1000.0, 'diagnostics_period': 0.2, 'publish_points': False,
         'publish_colored': False})

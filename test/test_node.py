@@ -379,7 +379,6 @@ def test_startup_errors_exit_with_a_reason(probe, workdir, checkpoint, baseline_
     corrupt.write_bytes(os.urandom(4096))
     other = baseline_weights
     cases = {
-        'no_weights': ({'weights': ''}, 'weights is required'),
         'missing': ({'weights': str(workdir / 'missing.pt')}, 'not found'),
         'corrupt': ({'weights': str(corrupt)}, 'cannot load weights'),
         'variant': ({'weights': str(other), 'variant': VARIANT}, 'wrong variant'),

@@ -36,12 +36,13 @@ from treeaspp_depth_ros.conversions.stamps import header_stamp_ns, make_header, 
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.node.depth_node import GPU_FAULT_ENV
 from treeaspp_depth_ros.node.description import describe_depth_node
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, PACKAGE_ROOT, Probe
+from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.node.outputs import limit_range
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 DOMAIN = 1 + (os.getpid() + 47) % 100
 NS = f'/faults_{os.getpid()}'
-WEIGHTS = PACKAGE_ROOT / 'treeaspp_depth_ros' / 'demo' / 'default_weights.pt'
+WEIGHTS = DEMO_WEIGHTS
 SIZE = (64, 48)
 K = K_KITCHEN / 10 * np.array([[1], [1], [10]])  # the kitchen camera at 64x48
 FALLBACK = {'fx': 100.0, 'fy': 100.0, 'cx': 31.5, 'cy': 23.5}  # distinct from K

@@ -30,11 +30,12 @@ from treeaspp_depth_ros.conversions.image import (
 )
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns, make_header
 from treeaspp_depth_ros.node.description import describe_depth_node
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, PACKAGE_ROOT, Probe
+from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 DOMAIN = 1 + (os.getpid() + 5) % 100
 NS = f'/fuzz_{os.getpid()}'
-WEIGHTS = PACKAGE_ROOT / 'treeaspp_depth_ros' / 'demo' / 'default_weights.pt'
+WEIGHTS = DEMO_WEIGHTS
 SIZE = (64, 48)  # good frames: width, height
 RAW_LIMIT = 20000  # max_input_pixels of the raw node: a 200x150 frame is already too large
 K = K_KITCHEN / 10 * np.array([[1], [1], [10]])  # the kitchen camera at 64x48

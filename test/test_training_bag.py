@@ -28,7 +28,7 @@ from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.bag import interpolate_poses, load_bag
 from treeaspp_depth_ros.data.records import DEFAULT_START_NS, from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
-from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_ros.model import DepthNet, PoseNet
 from treeaspp_depth_training.config import ConfigError, load_config, overrides_from_args
 from treeaspp_depth_training.data.builders import build_train_dataset
@@ -290,7 +290,7 @@ def test_training_cli_takes_several_bags_and_rejects_bad_init(tmp_path, capsys):
 
 
 def test_model_init_loads_matching_tensors_and_keeps_the_context_pool_fresh(tmp_path):
-    ckpt = load_checkpoint(DEFAULT_WEIGHTS)
+    ckpt = load_checkpoint(DEMO_WEIGHTS)
     assert ckpt['variant'] == 'baseline' and 'pose_net' in ckpt
     torch.manual_seed(0)
     depth, pose = DepthNet('tree_aspp'), PoseNet()
@@ -330,7 +330,7 @@ def test_pose_warmup_keeps_the_loaded_weights_then_trains_them_at_the_lr_factor(
     bag = record_room(tmp_path / 'room', FIRST_ROOM + 1, frames=10)
     # depth only (as converted SC-Depth weights): the pose network starts fresh
     depth_only = save_checkpoint(tmp_path / 'depth_only.pt', depth_net_from_checkpoint(
-        load_checkpoint(DEFAULT_WEIGHTS)))
+        load_checkpoint(DEMO_WEIGHTS)))
     config = finetune_config(bag, tmp_path / 'run', steps=3, warmup=2, lr_factor=0.1,
                              freeze_bn=True, init=depth_only)
     trainer = Trainer(config)

@@ -67,6 +67,8 @@ class OnnxModelInfo:
     checkpoint_sha256: str
     package_version: str
     sha256: str  # of the .onnx file itself (TensorRT engine cache key)
+    trained_on: str = ''  # what the checkpoint says it learnt from, and its licence
+    licence: str = ''
 
     def describe(self) -> str:
         """One line for logs: file, variant, size, precision."""
@@ -129,6 +131,8 @@ def _metadata(ckpt: Dict[str, Any], input_size: Tuple[int, int], sha: str,
         'precision': precision,
         'checkpoint_sha256': sha,
         'package_version': __version__,
+        'trained_on': str(ckpt.get('trained_on') or ''),
+        'licence': str(ckpt.get('licence') or ''),
     }
 
 
@@ -218,7 +222,8 @@ def read_onnx_info(path: PathLike) -> OnnxModelInfo:
                              depth_scale=scale, precision=meta.get('precision', 'fp32'),
                              checkpoint_sha256=meta.get('checkpoint_sha256', ''),
                              package_version=meta.get('package_version', ''),
-                             sha256=file_sha256(path))
+                             sha256=file_sha256(path), trained_on=meta.get('trained_on', ''),
+                             licence=meta.get('licence', ''))
     except (KeyError, ValueError) as error:
         raise OnnxModelError(f'{path}: metadata incomplete or not matching the graph '
                              f'({error})') from None

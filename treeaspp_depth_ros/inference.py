@@ -99,6 +99,8 @@ class DepthEstimator:
             self.onnx_info = read_onnx_info(weights)
             check_onnx_matches(self.onnx_info, input_size=input_size)
             input_size, self.checkpoint['variant'] = None, self.onnx_info.variant
+            self.checkpoint.update(trained_on=self.onnx_info.trained_on,
+                                   licence=self.onnx_info.licence)
             if self.onnx_info.depth_scale is not None:
                 self.checkpoint['depth_scale'] = self.onnx_info.depth_scale
             sidecar_scale = read_scale_sidecar(weights)

@@ -26,6 +26,7 @@ from treeaspp_depth_ros.checkpoint import CheckpointError
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.sizes import add_input_size_option
+from treeaspp_depth_ros.weights import add_weights_option
 
 from .command import run_command
 from .data.datasets import DepthTestSet
@@ -47,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--data', required=True,
                         help='test folder (color/ + depth/*.png or depth.npy; SC-Depth val '
                              'scenes; 7-Scenes; TUM) or "synthetic" for held-out rooms')
-    parser.add_argument('--weights', required=True, nargs='+', metavar='CKPT',
-                        help='checkpoints to compare (one Table 1 column each)')
+    add_weights_option(parser, 'checkpoints to compare (one Table 1 column each)', nargs='+',
+                       metavar='CKPT')
     parser.add_argument('--output', required=True, help='folder for results.json/.md, figure')
     parser.add_argument('--names', nargs='+', help='column names (default: config name)')
     parser.add_argument('--layout', default='auto',

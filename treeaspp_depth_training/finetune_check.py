@@ -19,7 +19,7 @@ from typing import Any, Dict
 from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
 from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence
-from treeaspp_depth_ros.demo.weights import DEFAULT_WEIGHTS
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 from .config import load_config
 from .trainer import Trainer
@@ -46,7 +46,7 @@ def finetune_config(bag: Path, out: Path, steps: int = RECIPE['steps'],
                     lr: float = RECIPE['lr'], seed: int = 0,
                     warmup: int = RECIPE['warmup'], lr_factor: float = RECIPE['lr_factor'],
                     freeze_bn: bool = RECIPE['freeze_bn'], batch_size: int = 4,
-                    threads: int = 0, init: Path = DEFAULT_WEIGHTS) -> Dict[str, Any]:
+                    threads: int = 0, init: Path = DEMO_WEIGHTS) -> Dict[str, Any]:
     """Demo recipe (64x64, baseline) on the bag, starting from `init` (the demo weights)."""
     return load_config('demo', {
         'model.init': str(init), 'data.format': 'bag', 'data.root': str(bag),
@@ -71,7 +71,7 @@ def train_steps(trainer: Trainer, steps: int) -> None:
 
 
 def finetune_room(bag: Path, out: Path, seed: int = 0, threads: int = 0,
-                  init: Path = DEFAULT_WEIGHTS, **recipe: Any) -> Dict[str, float]:
+                  init: Path = DEMO_WEIGHTS, **recipe: Any) -> Dict[str, float]:
     """Score the room (median-scaled AbsRel) before, after the warm-up and after fine-tuning."""
     recipe = dict(RECIPE, **recipe)
     trainer = Trainer(finetune_config(bag, out, recipe['steps'], recipe['lr'], seed,

@@ -113,6 +113,8 @@ class Trainer:
         self.nonfinite_streak = 0
         self.history: List[Dict[str, float]] = []
         self.metrics: Dict[str, Any] = {}
+        #: every validation of the run (step, metrics): the trajectory summary.json shows
+        self.val_history: List[Dict[str, Any]] = []
         self.writer = None
         if train['resume']:
             self.resume(train['resume'])
@@ -129,7 +131,7 @@ class Trainer:
                 'scaler': self.scaler.state_dict(), 'rng': rng,
                 'best_abs_rel': self.best_abs_rel, 'train_time_s': self.train_time_s,
                 'nonfinite_steps': self.nonfinite_total, 'metrics': self.metrics,
-                'world_size': self.dist.world_size}
+                'val_history': self.val_history, 'world_size': self.dist.world_size}
 
     def save(self, name: str, resumable: Optional[bool] = None) -> Path:
         """
@@ -170,6 +172,7 @@ class Trainer:
         self.train_time_s = ckpt.get('train_time_s', 0.0)
         self.nonfinite_total = ckpt.get('nonfinite_steps', 0)
         self.metrics = ckpt.get('metrics', {})
+        self.val_history = list(ckpt.get('val_history', []))
         if ckpt.get('world_size', 1) != self.dist.world_size and self.step_in_epoch:
             # the per-rank sample order depends on the world size: restart the epoch
             self.step_in_epoch = 0
@@ -374,6 +377,7 @@ class Trainer:
         if result is not None:
             self.metrics = dict(result['median'], num_images=result['num_images'],
                                 epoch=self.epoch, step=self.global_step)
+            self.val_history.append(dict(self.metrics, train_time_s=self.train_time_s))
             if self.writer is not None:
                 for key, value in result['median'].items():
                     self.writer.add_scalar(f'val/{key}', value, self.global_step)
@@ -384,7 +388,8 @@ class Trainer:
         if self.dist.is_main:
             summary = {'step': self.global_step, 'epoch': self.epoch,
                        'train_time_s': self.train_time_s, 'best_abs_rel': self.best_abs_rel,
-                       'last_metrics': self.metrics, 'nonfinite_steps': self.nonfinite_total}
+                       'last_metrics': self.metrics, 'nonfinite_steps': self.nonfinite_total,
+                       'val_history': self.val_history}
             if self.init_summary is not None:
                 summary['init'] = {'checkpoint': str(self.config['model']['init']), **{
                     net: {what: len(keys) for what, keys in parts.items()}

@@ -28,6 +28,7 @@ from treeaspp_depth_ros.node import params
 from treeaspp_depth_ros.node.outputs import IntrinsicsResolver, INVALID, OutputBuilder
 from treeaspp_depth_ros.progress import track
 from treeaspp_depth_ros.sizes import add_input_size_option
+from treeaspp_depth_ros.weights import add_weights_option
 import yaml
 
 
@@ -40,8 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--camera-info-topic',
                         help='sensor_msgs/CameraInfo topic (default: IMAGE_NS/camera_info when '
                              'present); needed for --record-out')
-    parser.add_argument('--weights', required=True,
-                        help='checkpoint (.pt) or .onnx (treeaspp-depth export) to evaluate')
+    add_weights_option(parser, 'checkpoint (.pt) or .onnx (treeaspp-depth export) to evaluate')
     parser.add_argument('--output', '-o', type=Path, metavar='DIR',
                         help='report folder: report.json, report.md and plots')
     parser.add_argument('--mode', choices=('offline', 'live'), default='offline',

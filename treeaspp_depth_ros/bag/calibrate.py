@@ -35,13 +35,14 @@ from treeaspp_depth_ros.data.records import Dataset
 from treeaspp_depth_ros.floor import down_direction, fit_floor, floor_scale, FloorOptions
 from treeaspp_depth_ros.progress import track
 from treeaspp_depth_ros.sizes import add_input_size_option
+from treeaspp_depth_ros.weights import add_weights_option, is_shipped
 
 
 METHODS = ('ground-truth', 'camera-height', 'odometry')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--weights', required=True, help='checkpoint to calibrate')
+    add_weights_option(parser, 'checkpoint to calibrate')
     parser.add_argument('--method', choices=METHODS, default='ground-truth',
                         help='ground-truth: depth recorded next to the images (default); '
                              'camera-height: the floor and --camera-height; odometry: '
@@ -393,6 +394,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError('give exactly one source: --bag BAG or --dataset SRC --format F')
     if args.sidecar and args.output is not None:
         raise CommandError('--sidecar and --output exclude each other')
+    if not (args.dry_run or args.sidecar or args.output is not None) and is_shipped(args.weights):
+        raise CommandError(f'--weights {args.weights} is a file shipped with the package: write '
+                           f'the calibrated copy with --output FILE (or --sidecar, or --dry-run)')
     if args.method == 'camera-height' and not (args.camera_height or 0) > 0:
         raise CommandError('--method camera-height needs --camera-height H (metres from the '
                            'floor to the camera, > 0)')

@@ -18,13 +18,13 @@ from typing import Optional
 from .camera import CameraPublisher
 from .recorder import write_report
 from .sources import DEFAULT_FRAMES, open_source, SYNTHETIC
-from .weights import default_weights
 from ..backends import add_backend_option
 from ..cli import CommandError
 from ..node import dds
 from ..node.description import describe_depth_node
 from ..node.harness import isolated_env, NodeProcess
 from ..sizes import add_input_size_option
+from ..weights import DEMO_WEIGHTS, MissingWeightsError, shipped_weights
 
 NAMESPACE = '/treeaspp_demo'
 NODE_START_TIMEOUT_S = 120.0
@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
         if not weights.is_file():
             raise CommandError(f'--weights {weights}: no such file')
     else:
-        weights = default_weights()
+        try:
+            weights = shipped_weights(DEMO_WEIGHTS)
+        except MissingWeightsError as error:
+            raise CommandError(str(error)) from None
         origin = 'default demo weights (shipped; recipe: treeaspp_depth_training demo.yaml)'
     # Fast DDS reads its profile when this process creates its participant: set it first.
     dds.apply_to_this_process()

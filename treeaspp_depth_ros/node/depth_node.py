@@ -92,7 +92,7 @@ class DepthNodeCore:
     def _on_set_parameters(self, changed: Sequence[rclpy.Parameter]) -> SetParametersResult:
         values = {spec.name: self.get_parameter(spec.name).value for spec in params.PARAMETERS}
         values.update({p.name: p.value for p in changed if p.name in params.SPECS})
-        errors = params.validate(values, require_weights=False)
+        errors = params.validate(values)
         if errors:
             return SetParametersResult(successful=False, reason='; '.join(errors))
         return SetParametersResult(successful=True)
@@ -137,19 +137,24 @@ class DepthNodeCore:
         from ..inference import DepthEstimator
         if config.cpu_threads > 0:
             torch.set_num_threads(config.cpu_threads)
+        from ..weights import MissingWeightsError, resolve_weights, weights_origin
+        try:
+            weights = resolve_weights(config.weights)
+        except MissingWeightsError as error:
+            raise StartupError(str(error)) from None
         try:
             estimator = DepthEstimator(
-                config.weights, device=config.device,
+                weights, device=config.device,
                 input_size=config.input_size,
                 precision=config.precision,
                 depth_scale=config.depth_scale if config.depth_scale > 0 else None,
                 backend=config.backend, cpu_threads=config.cpu_threads or None,
                 engine_rebuild=config.engine_rebuild)
         except (CheckpointError, ValueError, RuntimeError, OSError, ImportError) as error:
-            raise StartupError(f'cannot load weights {config.weights!r}: {error}') from None
+            raise StartupError(f'cannot load weights {str(weights)!r}: {error}') from None
         if config.variant and estimator.variant != config.variant:
             raise StartupError(
-                f'wrong variant: {config.weights} holds a {estimator.variant!r} network but '
+                f'wrong variant: {weights} holds a {estimator.variant!r} network but '
                 f'parameter variant is {config.variant!r}')
         stored = estimator.checkpoint.get('depth_scale')
         self._checkpoint_scale = float(stored) if stored is not None else None
@@ -163,10 +168,13 @@ class DepthNodeCore:
         self._apply_depth_scale()
         log = self.get_logger()
         precision = config.precision if estimator.device.type == 'cuda' else 'fp32'
-        log.info(f'loaded {estimator.variant} network from {config.weights} on '
+        self._weights_origin = weights_origin(estimator.checkpoint, weights)
+        log.info(f'loaded {estimator.variant} network from {weights} on '
                  f'{estimator.device} ({precision}, input {estimator.input_size_text}, '
                  f'{torch.get_num_threads()} CPU threads, backend '
                  f'{estimator.describe_backend()})')
+        log.info(f'weights trained on: {self._weights_origin["trained_on"]}; licence: '
+                 f'{self._weights_origin["licence"]}')
         if self._floor is not None:
             log.info(f'metric scale from the floor: camera {config.camera_height:g} m above '
                      f'it, looking {config.camera_pitch_deg:g} deg down; depth is published '
@@ -376,6 +384,7 @@ class DepthNodeCore:
             'cpu_threads': self._cpu_threads,
             'depth_scale': f'{estimator.depth_scale:g}',
             'scale_is_metric': str(estimator.scale_is_metric).lower(),
+            **self._weights_origin,
         }
         floor = self._floor
         if floor is not None:

@@ -49,8 +49,9 @@ class ParamSpec:
 
 PARAMETERS: Tuple[ParamSpec, ...] = (
     ParamSpec('weights', '', 'Checkpoint file (.pt) in treeaspp_depth_ros format, or an ONNX '
-              'file from treeaspp-depth export; required. The network variant is read from '
-              'it.', read_only=True),
+              'file from treeaspp-depth export; empty: the shipped default weights (tree_aspp '
+              'learnt from a real 7-Scenes kitchen video and procedural rooms; non-commercial '
+              'research use only). The network variant is read from it.', read_only=True),
     ParamSpec('variant', '', 'Expected network variant: baseline, aspp or tree_aspp; empty '
               'accepts whatever the checkpoint holds. A mismatch is an error at start.',
               read_only=True),
@@ -185,14 +186,13 @@ def defaults() -> Dict[str, Any]:
     return {spec.name: spec.default for spec in PARAMETERS}
 
 
-def validate(values: Dict[str, Any], require_weights: bool = True) -> List[str]:
+def validate(values: Dict[str, Any]) -> List[str]:
     """
     Return the reasons why ``values`` (a full parameter set) is invalid; empty when valid.
 
     Why here and not only in descriptors: descriptors cannot express relations between
     parameters (min < max, intrinsics all-or-nothing) or choices of strings, and the same
-    check must reject bad values at start and at run time with the same message. At run time
-    ``require_weights`` is False: weights is read-only, a missing one is reported at start.
+    check must reject bad values at start and at run time with the same message.
     """
     errors = []
     for name, value in values.items():
@@ -209,8 +209,6 @@ def validate(values: Dict[str, Any], require_weights: bool = True) -> List[str]:
             errors.append(f'{name} = {value} must be a multiple of {spec.step}')
     if errors:
         return errors
-    if require_weights and not values['weights']:
-        errors.append('weights is required: the path of a treeaspp_depth_ros checkpoint')
     if values['variant']:
         from ..model import VARIANTS  # only here: reporting other errors needs no torch
         if values['variant'] not in VARIANTS:

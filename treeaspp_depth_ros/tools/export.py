@@ -12,11 +12,11 @@ from ..cli import CommandError
 from ..export import (calibration_inputs, export_onnx, is_onnx_path, OPSET, quantize_int8,
                       read_onnx_info)
 from ..sizes import add_input_size_option
+from ..weights import add_weights_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--weights', required=True, type=Path,
-                        help='checkpoint (.pth); with --int8 also an fp32 .onnx export')
+    add_weights_option(parser, 'checkpoint (.pth); with --int8 also an fp32 .onnx export')
     parser.add_argument('--format', default='onnx', choices=['onnx'], help='export format')
     add_input_size_option(parser, '; the graph has this static shape')
     parser.add_argument('--output', type=Path, default=None,

@@ -83,6 +83,28 @@ def backend_summary() -> Dict[str, object]:
             'device': device}
 
 
+def shipped_weights_cards() -> List[Dict[str, object]]:
+    """What each shipped weights file holds, learnt from and may be used for."""
+    from ..checkpoint import CheckpointError, load_checkpoint, training_input_size
+    from ..weights import DEFAULT_WEIGHTS, DEMO_WEIGHTS, weights_origin
+    cards = []
+    for role, path in (('default', DEFAULT_WEIGHTS), ('demo', DEMO_WEIGHTS)):
+        card: Dict[str, object] = {'role': role, 'path': str(path)}
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError as error:
+            card['error'] = str(error)
+        else:
+            size = training_input_size(ckpt)
+            card.update(weights_origin(ckpt, path), variant=ckpt['variant'],
+                        size_mb=round(path.stat().st_size / 1e6, 1),
+                        input_size='{}x{}'.format(*size) if size else 'unknown',
+                        depth_scale=ckpt.get('depth_scale'),
+                        pose_net='pose_net' in ckpt)
+        cards.append(card)
+    return cards
+
+
 def collect(latency_runs: int = 10) -> Dict[str, object]:
     # building, counting and timing three networks takes a minute on a small CPU: say so
     variants = track(VARIANTS, len(VARIANTS), '[info] building and timing the networks',
@@ -94,6 +116,7 @@ def collect(latency_runs: int = 10) -> Dict[str, object]:
         'threads': torch.get_num_threads(),
         'latency_backend': 'torch (eager, fp32)',
         'backends': backend_summary(),
+        'shipped_weights': shipped_weights_cards(),
         'variants': [variant_card(v, latency_runs) for v in variants],
     }
 
@@ -129,6 +152,14 @@ def run(args: argparse.Namespace) -> int:
         backends = info['backends']
         print(f'backends installed: {", ".join(backends["installed"])}; --backend auto on '
               f'{backends["device"]}: {backends["auto"]}')
+        for card in info['shipped_weights']:
+            if 'error' in card:
+                print(f'{card["role"]} weights: {card["error"]}')
+                continue
+            print(f'{card["role"]} weights: {card["path"]} ({card["variant"]}, '
+                  f'{card["input_size"]}, {card["size_mb"]} MB, depth_scale '
+                  f'{card["depth_scale"]}); trained on: {card["trained_on"]}; licence: '
+                  f'{card["licence"]}')
         print('paper figures: Table 1 of the paper (RTX 3090); the ASPP pools here use 512 '
               'channels and dilation rates (1, 2, 3, 4), see docs.')
     return 0

@@ -12,11 +12,11 @@ from ..cli import CommandError
 from ..conversions.colormap import colorize_depth
 from ..inference import DepthEstimator
 from ..sizes import add_input_size_option
+from ..weights import add_weights_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--weights', required=True, type=Path,
-                        help='checkpoint (.pth) or .onnx from treeaspp-depth export')
+    add_weights_option(parser, 'checkpoint (.pth) or .onnx from treeaspp-depth export')
     parser.add_argument('images', nargs='+', type=Path, help='image files (any OpenCV format)')
     parser.add_argument('--output-dir', required=True, type=Path, help='output folder')
     add_input_size_option(parser)
