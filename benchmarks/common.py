@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable, Dict, List
 
 import torch
+from treeaspp_depth_ros.files import atomic_write_text
 
 
 def machine_info() -> Dict[str, Any]:
@@ -55,8 +56,7 @@ def percentile(values: List[float], q: float) -> float:
 
 def write_json(result: Dict[str, Any], path: Path, echo: bool = True) -> None:
     """Write `result` atomically (a reader never sees half a file) and print it when `echo`."""
-    from treeaspp_depth_ros.export import atomic_write_bytes
     text = json.dumps(result, indent=2) + '\n'
-    atomic_write_bytes(text.encode(), path)
+    atomic_write_text(text, path)
     if echo:
         print(text, end='')

@@ -207,14 +207,14 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path, ba
     def no_space(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr('treeaspp_depth_ros.checkpoint.os.fsync', no_space)
+    monkeypatch.setattr('treeaspp_depth_ros.files.os.fsync', no_space)
     with pytest.raises(CheckpointError, match='No space left on device') as caught:
         atomic_torch_save(dict(ckpt, depth_scale=2.0), target)
     assert str(target) in str(caught.value) and 'previous file is unchanged' in str(caught.value)
     assert target.read_bytes() == before and list(tmp_path.iterdir()) == [target]
     monkeypatch.undo()
     fresh = tmp_path / 'new.pt'
-    monkeypatch.setattr('treeaspp_depth_ros.checkpoint.os.fsync', no_space)
+    monkeypatch.setattr('treeaspp_depth_ros.files.os.fsync', no_space)
     with pytest.raises(CheckpointError, match='nothing was written'):
         atomic_torch_save(ckpt, fresh)
     assert list(tmp_path.iterdir()) == [target]

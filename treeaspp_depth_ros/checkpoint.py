@@ -5,14 +5,13 @@ Loadable with ``torch.load(weights_only=True)`` (no pickled classes), written at
 interrupted save never destroys the previous checkpoint.
 """
 
-import os
 from pathlib import Path
 import pickle
-import tempfile
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from .files import atomic_write
 from .model import build_depth_net, DepthNet, PoseNet, VARIANTS
 
 FORMAT = 'treeaspp_depth_ros/1'
@@ -23,46 +22,20 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used, with a message saying why and what to do."""
 
 
-def file_mode_for(path: Path) -> int:
-    """
-    Mode a rewritten `path` should have: its current one, else what the umask gives.
-
-    Temporary files are created 0600; left so, a checkpoint would be unreadable for a node
-    running as another user (a robot's service account).
-    """
-    try:
-        return path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def atomic_torch_save(obj: Any, path: PathLike) -> None:
     """
-    `torch.save` to a temporary file in the same folder, then rename over `path`.
+    `torch.save` to `path` atomically (:func:`treeaspp_depth_ros.files.atomic_write`).
 
     A full disk or a read-only folder raises :class:`CheckpointError` saying so; nothing is
     left half-written and a previous file of the same name is unchanged.
     """
     path = Path(path)
     previous = 'the previous file is unchanged' if path.exists() else 'nothing was written'
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = file_mode_for(path)
-        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-        with os.fdopen(fd, 'wb') as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as error:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(error, OSError) or (isinstance(error, RuntimeError) and isinstance(
-                error.__context__, OSError)):  # torch's writer wraps the write's OSError
+        atomic_write(path, lambda handle: torch.save(obj, handle))
+    except (OSError, RuntimeError) as error:
+        if isinstance(error, OSError) or isinstance(error.__context__, OSError):
+            # torch's writer wraps the write's OSError in a RuntimeError
             cause = error if isinstance(error, OSError) else error.__context__
             raise CheckpointError(f'cannot write checkpoint {path}: {cause.strerror or cause} '
                                   f'({previous})') from error

@@ -13,7 +13,6 @@ OpenVINO compile fastest and best for one shape, and a robot runs one camera siz
 from dataclasses import dataclass
 import hashlib
 import json
-import os
 from pathlib import Path
 import tempfile
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
@@ -23,8 +22,9 @@ import numpy as np
 import torch
 
 from . import __version__
-from .checkpoint import (CheckpointError, depth_net_from_checkpoint, file_mode_for,
-                         load_checkpoint, training_input_size)
+from .checkpoint import (CheckpointError, depth_net_from_checkpoint, load_checkpoint,
+                         training_input_size)
+from .files import atomic_write_bytes
 from .geometry import IMAGE_MEAN, IMAGE_STD
 from .sizes import check_input_size, DEFAULT_INPUT_SIZE
 
@@ -93,26 +93,6 @@ class _DepthGraph(torch.nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return 1.0 / self.net(image)
-
-
-def atomic_write_bytes(data: bytes, path: PathLike) -> Path:
-    """Write `data` to a temporary file beside `path`, fsync, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = file_mode_for(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _metadata(ckpt: Dict[str, Any], input_size: Tuple[int, int], sha: str,

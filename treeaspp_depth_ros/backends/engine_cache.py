@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Callable, Optional, Tuple
 
-from ..export import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 MAGIC = b'TREEASPP-TRT-ENGINE/1\n'
 

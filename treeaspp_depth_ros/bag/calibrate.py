@@ -32,6 +32,7 @@ from treeaspp_depth_ros.bag.bag_eval import make_estimator
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
 from treeaspp_depth_ros.data.records import Dataset
+from treeaspp_depth_ros.files import atomic_write_text
 from treeaspp_depth_ros.floor import down_direction, fit_floor, floor_scale, FloorOptions
 from treeaspp_depth_ros.progress import track
 from treeaspp_depth_ros.sizes import add_input_size_option
@@ -163,12 +164,8 @@ def calibrate(estimator, frames, min_depth: float, max_depth: float
 def write_sidecar(weights: Path, info: Dict[str, object]) -> Path:
     """`<weights>.scale.yaml`, written atomically."""
     import yaml
-    path = Path(str(weights) + '.scale.yaml')
-    text = yaml.safe_dump(info, sort_keys=False)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return atomic_write_text(yaml.safe_dump(info, sort_keys=False),
+                             Path(str(weights) + '.scale.yaml'))
 
 
 def ratio_spread(values: Sequence[float]) -> Dict[str, float]:
@@ -437,10 +434,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         report = dict(info, previous_depth_scale=previous, written=str(target) if target else None,
                       **extras)
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.report.with_name(f'.{args.report.name}.tmp')
-        tmp.write_text(json.dumps(report, indent=2) + '\n')
-        tmp.replace(args.report)
+        atomic_write_text(json.dumps(report, indent=2) + '\n', args.report)
     what = 'frame pairs' if args.method == 'odometry' else 'frames'
     spread = (f'CV {info["scale_ratio_cv"]:.4f}, p5..p95 {info["scale_ratio_p5"]:.4g}..'
               f'{info["scale_ratio_p95"]:.4g}')

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Dict, Mapping, Optional
 
+from ..files import atomic_write_text
+
 #: shared-memory segment per participant; 32 MB holds a few 640x480 xyzrgb clouds (9.8 MB)
 #: and stays below Docker's default 64 MB /dev/shm.
 SEGMENT_BYTES = 32 * 1024 * 1024
@@ -68,10 +70,7 @@ def write_profile(path: Optional[Path] = None) -> Path:
     """Write the profile (atomically, only when missing or different) and return its path."""
     path = Path(path) if path is not None else profile_path()
     if not path.is_file() or path.read_text() != PROFILE_XML:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-        tmp.write_text(PROFILE_XML)
-        os.replace(tmp, path)
+        atomic_write_text(PROFILE_XML, path)
     return path
 
 

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from treeaspp_depth_ros.checkpoint import CheckpointError, load_checkpoint
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.seven_scenes import load_seven_scenes
-from treeaspp_depth_ros.export import atomic_write_bytes
+from treeaspp_depth_ros.files import atomic_write_bytes
 from treeaspp_depth_ros.weights import DEFAULT_WEIGHTS, SEVEN_SCENES_LICENCE
 
 from .make_demo_weights import calibration_frames, slim_and_calibrate
