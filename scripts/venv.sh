@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[venv] installing pinned requirements (first run: a few minutes)" >&2
-  "$venv/bin/python" -m pip install --quiet --upgrade pip setuptools wheel 2>&1 | grep -v 'is ignored' >&2 || true
+  "$venv/bin/python" -m pip install --quiet --upgrade pip 'setuptools<80' wheel 2>&1 | grep -v 'is ignored' >&2 || true
   "$venv/bin/python" -m pip install --quiet -r "$root/requirements.txt" 2>&1 | grep -v 'is ignored' >&2 || true
   "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$root" 2>&1 | grep -v 'is ignored' >&2 || true
   "$venv/bin/python" -c "import torch, torchvision, rclpy, rosbags, cv2, treeaspp_depth_ros, treeaspp_depth_training" \
