@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 import torch
 from treeaspp_depth_ros.bag import bagio
-from treeaspp_depth_ros.checkpoint import atomic_torch_save, CheckpointError, load_checkpoint
+from treeaspp_depth_ros.checkpoint import (atomic_torch_save, CheckpointError, load_checkpoint,
+                                           read_scale_sidecar)
 from treeaspp_depth_ros.cli import main
 from treeaspp_depth_ros.conversions.image import depth_to_image_msg, rgb_to_image_msg
 from treeaspp_depth_ros.conversions.stamps import make_header
-from treeaspp_depth_ros.inference import DepthEstimator, read_scale_sidecar
+from treeaspp_depth_ros.inference import DepthEstimator
 
 TOPICS = ['--image-topic', '/camera/image_raw', '--depth-topic', '/camera/depth_gt']
 SIZE = '64x64'

@@ -5,13 +5,15 @@ Loadable with ``torch.load(weights_only=True)`` (no pickled classes), written at
 interrupted save never destroys the previous checkpoint.
 """
 
+import math
 from pathlib import Path
 import pickle
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
+import yaml
 
-from .files import atomic_write
+from .files import atomic_write, atomic_write_text
 from .model import build_depth_net, DepthNet, PoseNet, VARIANTS
 
 FORMAT = 'treeaspp_depth_ros/1'
@@ -109,6 +111,33 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
     if ckpt.get('variant') not in VARIANTS or 'depth_net' not in ckpt:
         raise CheckpointError(f'{path}: checkpoint has no valid variant / depth_net entry')
     return ckpt
+
+
+def scale_sidecar_path(weights: PathLike) -> Path:
+    """`<weights>.scale.yaml`: a metric scale kept next to a checkpoint (calibrate-scale)."""
+    return Path(str(weights) + '.scale.yaml')
+
+
+def read_scale_sidecar(weights: PathLike) -> Optional[float]:
+    """Return the sidecar's `depth_scale`, or None when there is no sidecar."""
+    path = scale_sidecar_path(weights)
+    if not path.is_file():
+        return None
+    try:
+        value = float(yaml.safe_load(path.read_text())['depth_scale'])
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as error:  # garbage, not UTF-8
+        raise ValueError(f'{path}: expected a YAML mapping with a numeric depth_scale '
+                         f'({type(error).__name__}: {(str(error).splitlines() or [""])[0]})'
+                         ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f'{path}: depth_scale must be a positive number, got {value} (fix or '
+                         'delete the file, or run calibrate-scale again)')
+    return value
+
+
+def write_scale_sidecar(weights: PathLike, info: Dict[str, Any]) -> Path:
+    """Write `info` (`depth_scale` and how it was found) as the sidecar, atomically."""
+    return atomic_write_text(yaml.safe_dump(info, sort_keys=False), scale_sidecar_path(weights))
 
 
 def training_input_size(ckpt: Dict[str, Any]) -> Optional[Tuple[int, int]]:

@@ -23,7 +23,7 @@ import torch
 
 from . import __version__
 from .checkpoint import (CheckpointError, depth_net_from_checkpoint, load_checkpoint,
-                         training_input_size)
+                         read_scale_sidecar, training_input_size)
 from .files import atomic_write_bytes
 from .geometry import IMAGE_MEAN, IMAGE_STD
 from .sizes import check_input_size, DEFAULT_INPUT_SIZE
@@ -143,7 +143,6 @@ def export_onnx(weights: PathLike, output: PathLike,
     first), stored so that the file alone gives metric depth.
     """
     onnx = _require_onnx()
-    from .inference import read_scale_sidecar  # inference imports this module's users lazily
     if opset < 17:
         raise ValueError(f'opset must be >= 17, got {opset}')
     ckpt = load_checkpoint(weights)

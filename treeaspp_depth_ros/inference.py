@@ -12,40 +12,17 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from .backends import check_backend_name, resolve_backend
 from .backends.factory import cached_export, make_onnx_runner
 from .backends.torch_runner import TorchRunner
-from .checkpoint import load_depth_net, training_input_size
+from .checkpoint import load_depth_net, read_scale_sidecar, training_input_size
 from .export import check_onnx_matches, is_onnx_path, read_onnx_info
 from .geometry import normalize_image
 from .model import DepthNet
 from .sizes import check_input_size, DEFAULT_INPUT_SIZE
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
-
-
-def scale_sidecar_path(weights: Union[str, Path]) -> Path:
-    """`<weights>.scale.yaml`: a metric scale kept next to a checkpoint (calibrate-scale)."""
-    return Path(str(weights) + '.scale.yaml')
-
-
-def read_scale_sidecar(weights: Union[str, Path]) -> Optional[float]:
-    """Return the sidecar's `depth_scale`, or None when there is no sidecar."""
-    path = scale_sidecar_path(weights)
-    if not path.is_file():
-        return None
-    try:
-        value = float(yaml.safe_load(path.read_text())['depth_scale'])
-    except (yaml.YAMLError, KeyError, TypeError, ValueError) as error:  # garbage, not UTF-8
-        raise ValueError(f'{path}: expected a YAML mapping with a numeric depth_scale '
-                         f'({type(error).__name__}: {(str(error).splitlines() or [""])[0]})'
-                         ) from None
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f'{path}: depth_scale must be a positive number, got {value} (fix or '
-                         'delete the file, or run calibrate-scale again)')
-    return value
 
 
 def resolve_device(device: str = 'auto') -> torch.device:

@@ -161,13 +161,6 @@ def calibrate(estimator, frames, min_depth: float, max_depth: float
     return results
 
 
-def write_sidecar(weights: Path, info: Dict[str, object]) -> Path:
-    """`<weights>.scale.yaml`, written atomically."""
-    import yaml
-    return atomic_write_text(yaml.safe_dump(info, sort_keys=False),
-                             Path(str(weights) + '.scale.yaml'))
-
-
 def ratio_spread(values: Sequence[float]) -> Dict[str, float]:
     """Spread of per-frame (or per-pair) scale ratios, named as the ground-truth method's."""
     values = np.asarray(values, dtype=np.float64)
@@ -386,7 +379,8 @@ def _calibrate(args: argparse.Namespace, estimator, checkpoint: dict
 
 
 def run(args: argparse.Namespace) -> int:
-    from treeaspp_depth_ros.checkpoint import atomic_torch_save, CheckpointError, load_checkpoint
+    from treeaspp_depth_ros.checkpoint import (atomic_torch_save, CheckpointError,
+                                               load_checkpoint, write_scale_sidecar)
     if (args.bag is None) == (args.dataset is None):
         raise CommandError('give exactly one source: --bag BAG or --dataset SRC --format F')
     if args.sidecar and args.output is not None:
@@ -422,7 +416,7 @@ def run(args: argparse.Namespace) -> int:
     target: Optional[Path] = None
     if not args.dry_run:
         if args.sidecar:
-            target = write_sidecar(weights, info)
+            target = write_scale_sidecar(weights, info)
         else:
             target = Path(args.output) if args.output is not None else weights
             if target.exists() and target.is_dir():
