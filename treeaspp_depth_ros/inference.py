@@ -17,24 +17,11 @@ from .backends import check_backend_name, resolve_backend
 from .backends.factory import cached_export, make_onnx_runner
 from .backends.torch_runner import TorchRunner
 from .checkpoint import load_depth_net, read_scale_sidecar, training_input_size
+from .compute import check_precision, resolve_device
 from .export import check_onnx_matches, is_onnx_path, read_onnx_info
 from .geometry import normalize_image
 from .model import DepthNet
 from .sizes import check_input_size, DEFAULT_INPUT_SIZE
-
-PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
-
-
-def resolve_device(device: str = 'auto') -> torch.device:
-    """`auto` picks CUDA when present; asking for CUDA without one is an error, not a fallback."""
-    if device == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    resolved = torch.device(device)
-    if resolved.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f'device {device!r} requested but CUDA is not available '
-                           '(use device auto or cpu)')
-    return resolved
-
 
 #: torch's default memory layout for networks the estimator loads itself: channels_last ran
 #: in 0.36-0.88x the NCHW time in interleaved rounds (benchmarks/results/torch_layout.json)
@@ -55,8 +42,7 @@ class DepthEstimator:
                  depth_scale: Optional[float] = None, backend: str = 'torch',
                  cpu_threads: Optional[int] = None, engine_rebuild: bool = False,
                  channels_last: Optional[bool] = None) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
+        check_precision(precision)
         if input_size is not None:
             input_size = check_input_size(input_size)  # a bad size fails before the load
         onnx_file = is_onnx_path(weights)
@@ -106,7 +92,6 @@ class DepthEstimator:
         if not np.isfinite(self.depth_scale) or self.depth_scale <= 0:
             raise ValueError(f'depth_scale must be a positive number, got {self.depth_scale}')
         self.precision = precision
-        self._autocast_dtype = PRECISIONS[precision]
         if self.backend == 'torch':
             # a DepthNet passed in (a training network) keeps its layout unless asked
             loaded = not isinstance(weights, DepthNet)

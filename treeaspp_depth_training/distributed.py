@@ -29,17 +29,6 @@ class DistInfo:
         return self.rank == 0
 
 
-def resolve_device(name: str, local_rank: int) -> torch.device:
-    """``auto`` = this process's GPU under torchrun, else the CPU."""
-    if name == 'auto':
-        name = 'cuda' if torch.cuda.is_available() else 'cpu'
-    if name.startswith('cuda'):
-        if not torch.cuda.is_available():
-            raise RuntimeError(f'train.device {name!r} requested but CUDA is not available')
-        return torch.device(name if ':' in name else f'cuda:{local_rank}')
-    return torch.device(name)
-
-
 def init_distributed(device: torch.device) -> DistInfo:
     """Join the process group torchrun describes (no-op for a single process)."""
     world_size = int(os.environ.get('WORLD_SIZE', '1'))

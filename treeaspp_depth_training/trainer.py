@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from treeaspp_depth_ros.checkpoint import (describe_init, init_from_checkpoint, load_checkpoint,
                                            save_checkpoint)
+from treeaspp_depth_ros.compute import resolve_device, torch_dtype
 from treeaspp_depth_ros.geometry import normalize_image
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.losses import LossWeights, SelfSupervisedLoss
@@ -23,13 +24,10 @@ from treeaspp_depth_ros.progress import Progress
 
 from .config import dump, output_dir
 from .data.builders import build_train_dataset, build_val_set
-from .distributed import (all_true, barrier, cleanup, init_distributed, resolve_device,
-                          ResumableSampler)
+from .distributed import all_true, barrier, cleanup, init_distributed, ResumableSampler
 from .model import build_networks, SfMModel
 from .validation import evaluate_depth
 from .visualize import training_grid
-
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 class TrainingError(RuntimeError):
@@ -44,7 +42,7 @@ class Trainer:
         train = config['train']
         if train['threads']:
             torch.set_num_threads(int(train['threads']))
-        self.device = resolve_device(train['device'], _local_rank())
+        self.device = resolve_device(train['device'], _local_rank(), 'train.device')
         self.dist = init_distributed(self.device)
         self.out = output_dir(config)
         torch.manual_seed(train['seed'])
@@ -84,7 +82,7 @@ class Trainer:
             if self.loaded_params else [])
         self.optimizer = torch.optim.Adam(groups, lr=optim['lr'], betas=tuple(optim['betas']),
                                           weight_decay=optim['weight_decay'])
-        self.amp_dtype = AMP_DTYPES.get(train['amp'])
+        self.amp_dtype = None if train['amp'] == 'none' else torch_dtype(train['amp'])
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=train['amp'] == 'fp16')
         loss = config['loss']
         self.loss_fn = SelfSupervisedLoss(

@@ -3,8 +3,7 @@
 import torch
 
 from .base import Runner
-
-PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+from ..compute import torch_dtype
 
 
 class TorchRunner(Runner):
@@ -27,7 +26,7 @@ class TorchRunner(Runner):
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        dtype = PRECISIONS[self.precision]
+        dtype = torch_dtype(self.precision)
         use_autocast = self.device.type == 'cuda' and dtype != torch.float32
         with torch.autocast(self.device.type, dtype=dtype, enabled=use_autocast):
             disparity = self.net(batch)

@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from ..backends import BACKENDS
+from ..compute import PRECISIONS
 
-PRECISIONS = ('fp32', 'fp16', 'bf16')
 SCALE_SOURCES = ('checkpoint', 'camera_height')
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
 
