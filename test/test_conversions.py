@@ -27,7 +27,7 @@ from treeaspp_depth_ros.conversions import (
 )
 from treeaspp_depth_ros.data.errors import DataError
 from treeaspp_depth_ros.data.intrinsics import intrinsics_from_fov
-from treeaspp_depth_ros.pinhole import depth_to_points
+from treeaspp_depth_ros.pinhole import depth_to_points, intrinsics_from_fov as pinhole_from_fov
 
 
 def _header() -> Header:
@@ -198,6 +198,10 @@ def test_intrinsics_from_fov():
     assert (K[0, 2], K[1, 2]) == (319.5, 239.5)
     with pytest.raises(DataError):
         intrinsics_from_fov(640, 480, 180.0)
+    # the camera maths is pinhole's (the node's); the dataset readers' form says DataError
+    np.testing.assert_array_equal(pinhole_from_fov(640, 480, 90.0), K)
+    with pytest.raises(ValueError, match=r'field of view must be in \(0, 180\) degrees'):
+        pinhole_from_fov(640, 480, 0.0)
 
 
 def _check_cloud_layout(cloud: PointCloud2, height, width, rgb: bool) -> None:

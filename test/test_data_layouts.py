@@ -65,6 +65,15 @@ def test_one_intrinsics_parser_for_every_file_form(tmp_path):
         read_intrinsics(tmp_path / 'missing.txt')
 
 
+def test_a_folder_without_intrinsics_gets_the_placeholder_camera(numbered_video):
+    """Scale calibration reads folders without intrinsics: f = width, the centre of the pixels."""
+    (numbered_video / 'cam.txt').unlink()
+    with pytest.raises(DataError, match='no intrinsics for image folder'):
+        load_dataset('folder', numbered_video)
+    folder = load_dataset('folder', numbered_video, need_intrinsics=False)
+    np.testing.assert_allclose(folder.K, [[32.0, 0.0, 15.5], [0.0, 32.0, 11.5], [0.0, 0.0, 1.0]])
+
+
 def test_cli_reports_data_errors_with_exit_status_1(tmp_path, capsys):
     folder = tmp_path / 'empty'
     folder.mkdir()

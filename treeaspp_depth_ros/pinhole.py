@@ -1,5 +1,5 @@
 """
-Pinhole camera maths on numpy arrays: rays, optical-frame points, resized intrinsics.
+Pinhole camera maths on numpy arrays: camera matrices, rays, optical-frame points, resizing.
 
 Kept free of torch (and of ROS) because message conversion, the node's point clouds and the
 dataset readers need it without loading a deep-learning framework; the torch warps used in
@@ -7,11 +7,31 @@ training live in :mod:`.geometry`. Conventions are the network's: pixel ``(u, v)
 coordinates, depth is z (REP 118), the optical frame has x right, y down, z forward.
 """
 
+import math
 from typing import Optional, TypeVar
 
 import numpy as np
 
 Matrix = TypeVar('Matrix')  # a numpy array or a torch tensor
+
+
+def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
+    """3x3 pinhole camera matrix (float64)."""
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float64)
+
+
+def intrinsics_from_fov(width: int, height: int, horizontal_fov_deg: float) -> np.ndarray:
+    """
+    Square pixels and the principal point at the image centre, for a known field of view.
+
+    The centre of pixels at integer coordinates 0..width-1 is (width - 1) / 2. A field of view
+    outside (0, 180) degrees is a ValueError.
+    """
+    if not 0.0 < horizontal_fov_deg < 180.0:
+        raise ValueError(f'horizontal field of view must be in (0, 180) degrees, got '
+                         f'{horizontal_fov_deg}')
+    f = 0.5 * width / math.tan(math.radians(horizontal_fov_deg) / 2.0)
+    return intrinsics_matrix(f, f, (width - 1) / 2.0, (height - 1) / 2.0)
 
 
 def scale_intrinsics(K: Matrix, sx: float, sy: float) -> Matrix:

@@ -1,17 +1,20 @@
 """A plain folder of images with an intrinsics file and optional depth maps of the same names."""
 
+import math
 from pathlib import Path
 from typing import Optional
 
 from .errors import DataError
 from .files import IMAGE_SUFFIXES, list_images, require_dir
 from .images import image_size
-from .intrinsics import find_intrinsics_file, parse_intrinsics
+from .intrinsics import find_intrinsics_file, intrinsics_from_fov, parse_intrinsics
 from .records import Dataset, DEFAULT_START_NS, Frame, frame_stamps
 
 #: intrinsics files looked for next to the images, first match wins
 INTRINSICS_FILES = ('intrinsics.txt', 'camera-intrinsics.txt', 'camera_info.yaml', 'cam.txt')
 DEPTH_SUFFIXES = ('.png', '.npy', '.tif', '.tiff')
+#: the placeholder camera's field of view: 2 atan(1/2), a focal length equal to the image width
+PLACEHOLDER_FOV_DEG = 2.0 * math.degrees(math.atan(0.5))
 
 
 def load_folder(src: Path, intrinsics: Optional[str] = None, depth_dir: Optional[Path] = None,
@@ -21,7 +24,7 @@ def load_folder(src: Path, intrinsics: Optional[str] = None, depth_dir: Optional
     Images in `src` (natural sort), optional depth with the same file stems in `depth_dir`.
 
     `need_intrinsics=False` (scale calibration) accepts a folder without intrinsics; K is then
-    a placeholder with the focal length equal to the image width.
+    a placeholder: the focal length equal to the image width, the principal point at the centre.
     """
     src = require_dir(src, 'image folder')
     images = list_images(src)
@@ -36,9 +39,10 @@ def load_folder(src: Path, intrinsics: Optional[str] = None, depth_dir: Optional
             raise DataError(
                 f'no intrinsics for image folder {src}: pass --intrinsics fx,fy,cx,cy or a '
                 'file, or put intrinsics.txt next to the images')
-        else:
-            intrinsics = f'{width},{width},{width / 2},{height / 2}'
-    K = parse_intrinsics(intrinsics)
+    if intrinsics is not None:
+        K = parse_intrinsics(intrinsics)
+    else:
+        K = intrinsics_from_fov(width, height, PLACEHOLDER_FOV_DEG)
     stamps = frame_stamps(range(len(images)), fps, start_ns)
     frames = [Frame(stamp_ns=s, rgb_path=p) for s, p in zip(stamps, images)]
     if depth_dir is not None:

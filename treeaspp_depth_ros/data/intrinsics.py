@@ -1,11 +1,11 @@
 """
-Camera matrices: from published values, a field of view, or an intrinsics file.
+Camera matrices of the datasets: from published values, a field of view, or an intrinsics file.
 
-One parser serves every layout: SC-Depth's ``cam.txt`` (3x3), 7-Scenes'
+The matrices are built by :mod:`treeaspp_depth_ros.pinhole` (camera maths, shared with the
+node). One parser serves every layout: SC-Depth's ``cam.txt`` (3x3), 7-Scenes'
 ``camera-intrinsics.txt``, ``fx fy cx cy`` files and ROS camera_info YAML.
 """
 
-import math
 from pathlib import Path
 import re
 from typing import Optional, Sequence, Tuple
@@ -14,17 +14,13 @@ import numpy as np
 
 from .errors import DataError
 from .files import PathLike
-from ..pinhole import scale_intrinsics
+from .. import pinhole
+from ..pinhole import intrinsics_matrix, scale_intrinsics
 
 #: published (fx, fy, cx, cy) and the image size (width, height) they belong to
 PublishedIntrinsics = Tuple[Tuple[float, float, float, float], Tuple[int, int]]
 
 _NUMBER = r'[-+0-9.eE]+'
-
-
-def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
-    """3x3 pinhole camera matrix (float64)."""
-    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float64)
 
 
 def scaled_intrinsics(known: PublishedIntrinsics, width: int, height: int) -> np.ndarray:
@@ -34,12 +30,11 @@ def scaled_intrinsics(known: PublishedIntrinsics, width: int, height: int) -> np
 
 
 def intrinsics_from_fov(width: int, height: int, horizontal_fov_deg: float) -> np.ndarray:
-    """Square pixels and the principal point at the image centre, for a known field of view."""
-    if not 0.0 < horizontal_fov_deg < 180.0:
-        raise DataError(f'horizontal field of view must be in (0, 180) degrees, got '
-                        f'{horizontal_fov_deg}')
-    f = 0.5 * width / math.tan(math.radians(horizontal_fov_deg) / 2.0)
-    return intrinsics_matrix(f, f, (width - 1) / 2.0, (height - 1) / 2.0)
+    """`pinhole.intrinsics_from_fov`, a bad field of view being a DataError as the readers' are."""
+    try:
+        return pinhole.intrinsics_from_fov(width, height, horizontal_fov_deg)
+    except ValueError as error:
+        raise DataError(str(error)) from None
 
 
 def parse_intrinsics(spec: str) -> np.ndarray:

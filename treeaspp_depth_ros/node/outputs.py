@@ -28,7 +28,7 @@ from ..conversions.camera_info import (
 from ..conversions.colormap import colorize_depth
 from ..conversions.image import depth_to_image_msg, rgb_to_image_msg
 from ..conversions.pointcloud import PointCloudBuilder
-from ..data.intrinsics import intrinsics_from_fov, intrinsics_matrix
+from ..pinhole import intrinsics_from_fov, intrinsics_matrix
 
 #: where a frame's intrinsics came from (``Intrinsics.source``)
 CAMERA_INFO, SCALED, INVALID, MISSING = 'camera_info', 'scaled', 'invalid', 'missing'
