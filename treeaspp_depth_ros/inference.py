@@ -85,12 +85,7 @@ class DepthEstimator:
         else:
             self.input_size, self.input_size_source = DEFAULT_INPUT_SIZE, 'default'
         self.variant = self.net.variant if self.net is not None else self.onnx_info.variant
-        stored_scale = self.checkpoint.get('depth_scale')
-        self.scale_is_metric = depth_scale is not None or stored_scale is not None
-        chosen = depth_scale if depth_scale is not None else stored_scale
-        self.depth_scale = float(chosen) if chosen is not None else 1.0
-        if not np.isfinite(self.depth_scale) or self.depth_scale <= 0:
-            raise ValueError(f'depth_scale must be a positive number, got {self.depth_scale}')
+        self.use_depth_scale(depth_scale)
         self.precision = precision
         if self.backend == 'torch':
             # a DepthNet passed in (a training network) keeps its layout unless asked
@@ -106,6 +101,25 @@ class DepthEstimator:
             self.runner = make_onnx_runner(self.backend, self.onnx_info, self.device,
                                            cpu_threads, engine_rebuild)
             self.device = self.runner.device
+
+    def use_depth_scale(self, requested: Optional[float] = None, raw: bool = False) -> None:
+        """
+        Decide the scale of every depth from now on: the one rule, for every consumer.
+
+        `requested` (a positive number: a command's --depth-scale, the node's depth_scale
+        parameter) wins; else the weights' own scale (the checkpoint's or ONNX file's
+        `depth_scale`, its sidecar first); else 1.0, and `scale_is_metric` is False. `raw`
+        gives network units whatever is stored (the node's floor scale multiplies them).
+        Sets `depth_scale` and `scale_is_metric`; ValueError for a scale that is not positive.
+        """
+        chosen = requested if requested is not None else self.checkpoint.get('depth_scale')
+        if raw or chosen is None:
+            self.depth_scale, self.scale_is_metric = 1.0, False
+            return
+        scale = float(chosen)
+        if not np.isfinite(scale) or scale <= 0:
+            raise ValueError(f'depth_scale must be a positive number, got {scale}')
+        self.depth_scale, self.scale_is_metric = scale, True
 
     @property
     def input_size_text(self) -> str:

@@ -57,7 +57,7 @@ class DepthNodeCore:
         self._lifecycle = lifecycle
         self._active = False
         self._estimator = None  # inference.DepthEstimator once configured
-        self._checkpoint_scale: Optional[float] = None
+        self._scaled_for: Optional[params.NodeConfig] = None  # the set the scale was chosen for
         self._floor = None  # floor.RunningFloorScale with scale_source camera_height
         self._entities: List[Any] = []
         self._worker: Optional[threading.Thread] = None
@@ -102,16 +102,12 @@ class DepthNodeCore:
         # applied by the worker itself), so no frame mixes two parameter sets
         self._config = self._read_config()
 
-    def _apply_depth_scale(self, config: Optional[params.NodeConfig] = None) -> None:
-        estimator, config = self._estimator, config or self._config
-        if self._floor is not None:  # raw network depth; _floor_metric scales every frame
-            estimator.depth_scale, estimator.scale_is_metric = 1.0, False
-        elif config.depth_scale > 0:
-            estimator.depth_scale, estimator.scale_is_metric = config.depth_scale, True
-        elif self._checkpoint_scale is not None:
-            estimator.depth_scale, estimator.scale_is_metric = self._checkpoint_scale, True
-        else:
-            estimator.depth_scale, estimator.scale_is_metric = 1.0, False
+    def _apply_depth_scale(self, config: params.NodeConfig) -> None:
+        """Let the estimator choose the scale for a parameter set (once per set)."""
+        # with the floor, raw network depth: _floor_metric scales every frame
+        self._estimator.use_depth_scale(config.depth_scale if config.depth_scale > 0 else None,
+                                        raw=self._floor is not None)
+        self._scaled_for = config
 
     # ---------------------------------------------------------------- bring-up
 
@@ -156,8 +152,6 @@ class DepthNodeCore:
             raise StartupError(
                 f'wrong variant: {weights} holds a {estimator.variant!r} network but '
                 f'parameter variant is {config.variant!r}')
-        stored = estimator.checkpoint.get('depth_scale')
-        self._checkpoint_scale = float(stored) if stored is not None else None
         self._estimator = estimator
         self._floor = None
         if config.scale_source == 'camera_height':
@@ -165,7 +159,7 @@ class DepthNodeCore:
             self._floor = RunningFloorScale(config.camera_height, config.floor_window,
                                             down_direction(config.camera_pitch_deg))
         self._cpu_threads = torch.get_num_threads()
-        self._apply_depth_scale()
+        self._apply_depth_scale(config)
         log = self.get_logger()
         precision = config.precision if estimator.device.type == 'cuda' else 'fp32'
         self._weights_origin = weights_origin(estimator.checkpoint, weights)
@@ -297,7 +291,8 @@ class DepthNodeCore:
     def _process(self, msg: Any, compressed: bool, received: float) -> None:
         taken = time.monotonic()
         config = self._config  # this frame's parameter set, all of it
-        self._apply_depth_scale(config)
+        if config is not self._scaled_for:
+            self._apply_depth_scale(config)
         try:
             rgb = (compressed_msg_to_rgb if compressed else image_msg_to_rgb)(
                 msg, config.max_input_pixels)
