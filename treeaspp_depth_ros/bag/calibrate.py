@@ -30,6 +30,7 @@ from treeaspp_depth_ros.backends import add_backend_option
 from treeaspp_depth_ros.bag import evaluation
 from treeaspp_depth_ros.bag.bag_eval import make_estimator
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
 from treeaspp_depth_ros.data.records import Dataset
 from treeaspp_depth_ros.files import atomic_write_text
@@ -153,8 +154,8 @@ def calibrate(estimator, frames, min_depth: float, max_depth: float
         for pair, rgb, gt in frames:
             acc.add(pair, estimator.predict(rgb), gt)
         if not acc.frames:
-            raise CommandError('no frame had valid ground-truth depth in '
-                               f'[{min_depth}, {max_depth}] m; cannot calibrate')
+            raise DataError('no frame had valid ground-truth depth in '
+                            f'[{min_depth}, {max_depth}] m; cannot calibrate')
         results = acc.finish()
         results['ratios'] = [float(f['scale_ratio']) for f in acc.frames]
     results['seconds'] = time.perf_counter() - started
@@ -290,7 +291,6 @@ def calibrate_odometry(estimator, pose_net, sequence: Dataset, min_translation: 
 
 def _sequence(args: argparse.Namespace, poses: bool) -> Tuple[Dataset, str]:
     """Images, intrinsics and (for odometry) poses of the bag or dataset, up to --max-frames."""
-    from treeaspp_depth_ros.data import DataError
     from treeaspp_depth_ros.data.bag import DEFAULT_IMAGE_TOPIC, load_bag
     try:
         if args.bag is not None:

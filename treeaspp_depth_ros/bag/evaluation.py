@@ -2,7 +2,9 @@
 Pair images with ground-truth depth in a bag and score predictions on them.
 
 Shared by `bag-eval` (offline and live) and `calibrate-scale`, so every mode pairs frames and
-computes metrics the same way; only where the prediction comes from differs.
+computes metrics the same way; only where the prediction comes from differs. Reading, the
+pairing by header stamp and image decoding are the data layer's (:mod:`..data.rosbag`), the
+same as training's bag reader uses.
 """
 
 from dataclasses import dataclass, field
@@ -14,10 +16,10 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from treeaspp_depth_ros.bag import bagio
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
-from treeaspp_depth_ros.data.association import associate
+from treeaspp_depth_ros.data import rosbag
+from treeaspp_depth_ros.data.errors import DataError
 from treeaspp_depth_ros.metrics import compute_depth_metrics, eigen_crop_mask, METRIC_NAMES
 
 
@@ -49,7 +51,7 @@ class FrameData:
 class EvalInputs:
     """The evaluation topics of one bag, checked, with the frame pairing decided."""
 
-    reader: bagio.BagReader
+    reader: rosbag.BagReader
     image_topic: str
     image_type: str
     depth_topic: str
@@ -64,15 +66,6 @@ class EvalInputs:
         return self.reader.path
 
 
-def find_camera_info_topic(reader: bagio.BagReader, image_topic: str) -> Optional[str]:
-    """Find the CameraInfo topic next to the image topic (`/ns/image_raw` -> `/ns/camera_info`)."""
-    namespace = image_topic.rsplit('/', 1)[0]
-    for topic, (msgtype, count) in reader.topics.items():
-        if msgtype == bagio.CAMERA_INFO and count and topic == f'{namespace}/camera_info':
-            return topic
-    return None
-
-
 def open_inputs(bag: Path, image_topic: str, depth_topic: str,
                 camera_info_topic: Optional[str] = None, max_dt: float = 0.02,
                 allow_unmatched: bool = False, max_frames: Optional[int] = None,
@@ -84,15 +77,15 @@ def open_inputs(bag: Path, image_topic: str, depth_topic: str,
     pair). Unless `allow_unmatched`, any image or depth left without a partner is an error,
     since it usually means the wrong topic or a truncated recording.
     """
-    reader = bagio.BagReader(bag)
+    reader = rosbag.BagReader(bag)
     try:
         image_type = reader.require_topic(
-            image_topic, (bagio.IMAGE, bagio.COMPRESSED_IMAGE), 'image topic')
-        reader.require_topic(depth_topic, (bagio.IMAGE,), 'depth topic')
+            image_topic, (rosbag.IMAGE, rosbag.COMPRESSED_IMAGE), 'image topic')
+        reader.require_topic(depth_topic, (rosbag.IMAGE,), 'depth topic')
         if camera_info_topic:
-            reader.require_topic(camera_info_topic, (bagio.CAMERA_INFO,), 'camera_info topic')
+            reader.require_topic(camera_info_topic, (rosbag.CAMERA_INFO,), 'camera_info topic')
         elif auto_camera_info:
-            camera_info_topic = find_camera_info_topic(reader, image_topic)
+            camera_info_topic = rosbag.find_camera_info_topic(reader, image_topic)
         image_stamps: List[Tuple[int, int]] = []
         depth_stamps: List[int] = []
         camera_infos: List[Tuple[int, int, bytes]] = []
@@ -107,17 +100,12 @@ def open_inputs(bag: Path, image_topic: str, depth_topic: str,
             else:
                 camera_infos.append((stamp, timestamp, bytes(data)))
         if not image_stamps:
-            raise CommandError(f'image topic {image_topic} in bag {bag} has no messages')
+            raise DataError(f'image topic {image_topic} in bag {bag} has no messages')
         if not depth_stamps:
-            raise CommandError(f'depth topic {depth_topic} in bag {bag} has no messages')
-        origin = min(image_stamps[0][0], min(depth_stamps))
-        image_s = np.array([(s - origin) * 1e-9 for s, _ in image_stamps])
-        depth_s = np.array([(s - origin) * 1e-9 for s in depth_stamps])
-        matched = associate(image_s, depth_s, max_dt + 1e-9)
+            raise DataError(f'depth topic {depth_topic} in bag {bag} has no messages')
+        matched = rosbag.pair_with_depth([s for s, _ in image_stamps], depth_stamps, max_dt)
         if not matched:
-            raise CommandError(
-                f'no image on {image_topic} has a depth map on {depth_topic} within {max_dt} s '
-                f'(header stamps) in bag {bag}')
+            raise rosbag.no_depth_pair_error(bag, image_topic, depth_topic, max_dt)
         unmatched = len(image_stamps) - len(matched), len(depth_stamps) - len(matched)
         if any(unmatched) and not allow_unmatched:
             raise CommandError(
@@ -125,7 +113,6 @@ def open_inputs(bag: Path, image_topic: str, depth_topic: str,
                 f'{image_topic}, {len(depth_stamps)} depth maps on {depth_topic}, '
                 f'{len(matched)} matched within {max_dt} s (pass --allow-unmatched to evaluate '
                 'the matched frames only)')
-        matched.sort(key=lambda ij: (image_stamps[ij[0]][0], ij[0]))
         if max_frames is not None:
             matched = matched[:max(0, int(max_frames))]
         pairs = [Pair(index=k, image_ordinal=i, depth_ordinal=j, stamp_ns=image_stamps[i][0],
@@ -166,7 +153,7 @@ def iter_frames(inputs: EvalInputs) -> Iterator[FrameData]:
         if k not in info_cache:
             s, t, raw = inputs.camera_infos[k]
             info_cache.clear()
-            info_cache[k] = reader.decode(inputs.camera_info_topic, bagio.CAMERA_INFO, t, raw)
+            info_cache[k] = reader.decode(inputs.camera_info_topic, rosbag.CAMERA_INFO, t, raw)
         return inputs.camera_infos[k][2], info_cache[k]
 
     for topic, msgtype, timestamp, data in reader.messages([inputs.image_topic,
@@ -190,21 +177,18 @@ def iter_frames(inputs: EvalInputs) -> Iterator[FrameData]:
             if next_index >= len(inputs.pairs):
                 return
     if next_index < len(inputs.pairs):
-        raise CommandError(
+        raise DataError(
             f'bag {inputs.bag} changed or is truncated: frame {next_index} of '
             f'{inputs.image_topic}/{inputs.depth_topic} could not be read again')
 
 
 def decode_rgb(inputs: EvalInputs, frame: FrameData) -> np.ndarray:
     """RGB of a frame; an unknown encoding or corrupt image is an error naming the topic."""
-    from treeaspp_depth_ros.conversions.image import (
-        compressed_msg_to_rgb, ImageConversionError, image_msg_to_rgb)
+    from treeaspp_depth_ros.conversions.image import ImageConversionError
     try:
-        if inputs.image_type == bagio.COMPRESSED_IMAGE:
-            return compressed_msg_to_rgb(frame.image_msg)
-        return image_msg_to_rgb(frame.image_msg)
+        return rosbag.decode_rgb(frame.image_msg, inputs.image_type)
     except ImageConversionError as error:
-        raise CommandError(
+        raise DataError(
             f'image topic {inputs.image_topic} (stamp {frame.pair.stamp_ns} ns) in bag '
             f'{inputs.bag}: {error}') from None
 
@@ -216,7 +200,7 @@ def decode_depth(inputs: EvalInputs, frame: FrameData) -> np.ndarray:
     try:
         return depth_image_msg_to_array(frame.depth_msg)
     except ImageConversionError as error:
-        raise CommandError(
+        raise DataError(
             f'depth topic {inputs.depth_topic} (stamp {frame.pair.depth_stamp_ns} ns) in bag '
             f'{inputs.bag}: {error}') from None
 
@@ -300,8 +284,8 @@ class MetricAccumulator:
     def finish(self, global_scale: Optional[float] = None) -> Dict[str, object]:
         """Apply one global scale (default: median of the per-frame ratios) and aggregate."""
         if not self.frames:
-            raise CommandError('no frame had valid ground truth in '
-                               f'[{self.min_depth}, {self.max_depth}] m; nothing to evaluate')
+            raise DataError('no frame had valid ground truth in '
+                            f'[{self.min_depth}, {self.max_depth}] m; nothing to evaluate')
         ratios = np.array([f['scale_ratio'] for f in self.frames], dtype=np.float64)
         scale = float(np.median(ratios)) if global_scale is None else float(global_scale)
         self._file.flush()

@@ -7,7 +7,9 @@ camera poses from a recorded odometry or pose topic, and ground-truth depth when
 camera was recorded too. Only each frame's place in the bag is kept: frames are read again and
 decoded on access, so a long recording is held neither as pixels nor as message bytes. Every
 frame is decoded once while loading: undecodable frames are skipped and counted, and a bag
-where most are bad is an error, before any training starts.
+where most are bad is an error, before any training starts. Reading, pairing with depth and
+decoding are :mod:`.rosbag`'s, as for the bag tools; it is imported only when a bag is read
+(it needs rosbags and the ROS messages, which the other layouts do not).
 """
 
 from dataclasses import dataclass, field
@@ -18,7 +20,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from .association import associate
 from .errors import DataError
 from .intrinsics import parse_intrinsics
 from .records import Dataset, Frame
@@ -52,33 +53,29 @@ class BagSequence(Dataset):
 
     def rgb(self, index: int) -> np.ndarray:
         """RGB image of frame `index` (HxWx3 uint8)."""
-        from treeaspp_depth_ros.bag import bagio
+        from . import rosbag
         data = self._message(self.image_topic, self.image_refs[index])
-        return _decode_rgb(bagio.deserialize(data, self.image_type), self.image_type)
+        return rosbag.decode_rgb(rosbag.deserialize(data, self.image_type), self.image_type)
 
     def depth(self, index: int) -> Optional[np.ndarray]:
         """Ground-truth depth of frame `index` in metres (NaN = no measurement)."""
         frame = self.frames[index]
         if frame.depth_index is None:
             return None
-        from treeaspp_depth_ros.bag import bagio
-        from treeaspp_depth_ros.conversions.image import depth_image_msg_to_array
+        from . import rosbag
+        from ..conversions.image import depth_image_msg_to_array
         data = self._message(self.depth_topic, self.depth_refs[frame.depth_index])
-        depth = depth_image_msg_to_array(bagio.deserialize(data, bagio.IMAGE))
+        depth = depth_image_msg_to_array(rosbag.deserialize(data, rosbag.IMAGE))
         depth = np.asarray(depth, dtype=np.float32).copy()
         depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
         return depth
 
     def _message(self, topic: str, ref: MessageRef) -> bytes:
-        from treeaspp_depth_ros.bag import bagio
-        from treeaspp_depth_ros.cli import CommandError
+        from .rosbag import BagReader
         if self._reader is None or self._reader_pid != os.getpid():
             # a reader (an sqlite3 connection, an open file) must not cross a fork
-            self._reader, self._reader_pid = bagio.BagReader(self.root), os.getpid()
-        try:
-            return self._reader.message_at(topic, *ref)
-        except CommandError as error:
-            raise DataError(str(error)) from None
+            self._reader, self._reader_pid = BagReader(self.root), os.getpid()
+        return self._reader.message_at(topic, *ref)
 
     def close(self) -> None:
         """Close this process's reader of the bag (it reopens on the next access)."""
@@ -89,14 +86,6 @@ class BagSequence(Dataset):
     def __getstate__(self) -> Dict[str, Any]:
         # for spawned DataLoader workers and DDP: the reader stays behind
         return dict(self.__dict__, _reader=None, _reader_pid=0)
-
-
-def _decode_rgb(msg: Any, msgtype: str) -> np.ndarray:
-    from treeaspp_depth_ros.bag import bagio
-    from treeaspp_depth_ros.conversions.image import compressed_msg_to_rgb, image_msg_to_rgb
-    if msgtype == bagio.COMPRESSED_IMAGE:
-        return compressed_msg_to_rgb(msg)
-    return image_msg_to_rgb(msg)
 
 
 def _intrinsics_text(intrinsics: Union[str, Sequence[float]]) -> str:
@@ -120,34 +109,29 @@ def load_bag(src: Path, image_topic: str = DEFAULT_IMAGE_TOPIC,
     is paired by header stamp within `max_dt` seconds; `need_depth` (validation) keeps only the
     images that have a depth map.
     """
-    from treeaspp_depth_ros.bag import bagio
-    from treeaspp_depth_ros.cli import CommandError
-    try:
-        with bagio.BagReader(src) as reader:
-            return _read(reader, image_topic, camera_info_topic, intrinsics, pose_topic,
-                         depth_topic, max_dt, need_depth)
-    except CommandError as error:
-        raise DataError(str(error)) from None
+    from .rosbag import BagReader
+    with BagReader(src) as reader:
+        return _read(reader, image_topic, camera_info_topic, intrinsics, pose_topic,
+                     depth_topic, max_dt, need_depth)
 
 
 def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
           intrinsics: Optional[Union[str, Sequence[float]]], pose_topic: Optional[str],
           depth_topic: Optional[str], max_dt: float, need_depth: bool) -> BagSequence:
-    from treeaspp_depth_ros.bag import bagio
-    from treeaspp_depth_ros.bag.evaluation import find_camera_info_topic
-    from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
+    from . import rosbag
+    from ..conversions.stamps import header_stamp_ns
     bag = reader.path
-    image_type = reader.require_topic(image_topic, (bagio.IMAGE, bagio.COMPRESSED_IMAGE),
+    image_type = reader.require_topic(image_topic, (rosbag.IMAGE, rosbag.COMPRESSED_IMAGE),
                                       'image topic (data.image_topic)')
     if intrinsics is None:
         if camera_info_topic:
-            reader.require_topic(camera_info_topic, (bagio.CAMERA_INFO,),
+            reader.require_topic(camera_info_topic, (rosbag.CAMERA_INFO,),
                                  'camera_info topic (data.camera_info_topic)')
         else:
             # image_transport publishes /ns/image_raw/compressed next to /ns/camera_info
             base = image_topic[:-len('/compressed')] if image_topic.endswith('/compressed') \
                 else image_topic
-            camera_info_topic = find_camera_info_topic(reader, base)
+            camera_info_topic = rosbag.find_camera_info_topic(reader, base)
             if camera_info_topic is None:
                 raise DataError(
                     f'bag {bag}: no camera_info for {image_topic} (looked for '
@@ -157,7 +141,7 @@ def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
         camera_info_topic = None
     pose_topic = _choose_pose_topic(reader, pose_topic)
     if depth_topic:
-        reader.require_topic(depth_topic, (bagio.IMAGE,), 'depth topic (val.depth_topic)')
+        reader.require_topic(depth_topic, (rosbag.IMAGE,), 'depth topic (val.depth_topic)')
 
     images: List[Tuple[int, MessageRef]] = []
     depths: List[Tuple[int, MessageRef]] = []
@@ -192,7 +176,7 @@ def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
     frames = [Frame(stamp_ns=stamp) for stamp, _ in images]
     refs = [ref for _, ref in images]
     if pose_topic:
-        stamps, poses = bagio.read_pose_track(reader, pose_topic)
+        stamps, poses = rosbag.read_pose_track(reader, pose_topic)
         frame_poses = interpolate_poses(stamps, poses, [f.stamp_ns for f in frames], max_dt)
         inside = [i for i, pose in enumerate(frame_poses) if pose is not None]
         info.update(pose_topic=pose_topic, outside_trajectory=str(len(frames) - len(inside)))
@@ -204,10 +188,8 @@ def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
         frames, refs = [frames[i] for i in inside], [refs[i] for i in inside]
     depth_data: List[MessageRef] = []
     if depth_topic:
-        to_s = 1e-9
-        pairs = associate(np.array([f.stamp_ns for f in frames], dtype=np.float64) * to_s,
-                          np.array([s for s, _ in depths], dtype=np.float64) * to_s,
-                          max_dt + 1e-9)
+        pairs = rosbag.pair_with_depth([f.stamp_ns for f in frames], [s for s, _ in depths],
+                                       max_dt)
         for i, j in pairs:
             frames[i].depth_index = len(depth_data)
             frames[i].depth_stamp_ns = depths[j][0]
@@ -215,8 +197,7 @@ def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
         info.update(depth_topic=depth_topic, depth_pairs=str(len(pairs)))
         if need_depth:
             if not pairs:
-                raise DataError(f'bag {bag}: no image on {image_topic} has a depth map on '
-                                f'{depth_topic} within {max_dt} s (header stamps)')
+                raise rosbag.no_depth_pair_error(bag, image_topic, depth_topic, max_dt)
             keep = [i for i, f in enumerate(frames) if f.depth_index is not None]
             frames, refs = [frames[i] for i in keep], [refs[i] for i in keep]
     return BagSequence(name='bag', root=Path(bag), K=K, width=width, height=height,
@@ -226,14 +207,14 @@ def _read(reader: Any, image_topic: str, camera_info_topic: Optional[str],
 
 
 def _choose_pose_topic(reader: Any, pose_topic: Optional[str]) -> Optional[str]:
-    from treeaspp_depth_ros.bag import bagio
+    from .rosbag import POSE_TYPES
     if not pose_topic or str(pose_topic).lower() in ('none', 'null'):
         return None
     if pose_topic != 'auto':
-        reader.require_topic(pose_topic, bagio.POSE_TYPES, 'pose topic (data.pose_topic)')
+        reader.require_topic(pose_topic, POSE_TYPES, 'pose topic (data.pose_topic)')
         return pose_topic
     found = sorted(t for t, (msgtype, count) in reader.topics.items()
-                   if msgtype in bagio.POSE_TYPES and count)
+                   if msgtype in POSE_TYPES and count)
     return found[0] if len(found) == 1 else None
 
 
@@ -247,9 +228,10 @@ class _DecodeCheck:
         self._size: Optional[Tuple[int, int]] = None
 
     def decodes(self, msg: Any, stamp: int) -> bool:
-        from treeaspp_depth_ros.conversions.image import ImageConversionError
+        from .rosbag import decode_rgb
+        from ..conversions.image import ImageConversionError
         try:
-            rgb = _decode_rgb(msg, self.msgtype)
+            rgb = decode_rgb(msg, self.msgtype)
         except (ImageConversionError, ValueError) as error:
             self.bad += 1
             self.first_error = self.first_error or f'{error}'
@@ -276,8 +258,7 @@ class _DecodeCheck:
 
 def _camera_info_K(msg: Any, width: int, height: int, bag: Path, topic: str) -> np.ndarray:
     """K of the first camera_info, rescaled when it was calibrated at another image size."""
-    from treeaspp_depth_ros.conversions.camera_info import (
-        camera_info_to_K, CameraInfoError, scale_camera_info)
+    from ..conversions.camera_info import camera_info_to_K, CameraInfoError, scale_camera_info
     if msg is None:
         raise DataError(f'bag {bag}: camera_info topic {topic} has no messages')
     try:

@@ -24,7 +24,6 @@ from treeaspp_depth_ros.bag import evaluation
 from treeaspp_depth_ros.bag.calibrate import calibrate
 from treeaspp_depth_ros.checkpoint import (CheckpointError, depth_net_from_checkpoint,
                                            load_checkpoint, load_pose_net, save_checkpoint)
-from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.records import Dataset
 from treeaspp_depth_ros.demo.sources import synthetic_dataset
@@ -94,7 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help=f'where to write them (default: {DEMO_WEIGHTS})')
     args = parser.parse_args(argv)
     return run_command('make_demo_weights', lambda: _make(args),
-                       (CheckpointError, CommandError, DataError, TrainingError))
+                       (CheckpointError, DataError, TrainingError))
 
 
 def _make(args: argparse.Namespace) -> int:
