@@ -292,24 +292,20 @@ def calibrate_odometry(estimator, pose_net, sequence: Dataset, min_translation: 
 def _sequence(args: argparse.Namespace, poses: bool) -> Tuple[Dataset, str]:
     """Images, intrinsics and (for odometry) poses of the bag or dataset, up to --max-frames."""
     from treeaspp_depth_ros.data.bag import DEFAULT_IMAGE_TOPIC, load_bag
-    try:
-        if args.bag is not None:
-            topic = args.image_topic or DEFAULT_IMAGE_TOPIC
-            sequence = load_bag(args.bag, image_topic=topic, intrinsics=args.intrinsics,
-                                pose_topic=args.odom_topic if poses else None,
-                                max_dt=args.max_dt)
-            source = f'bag {args.bag} ({topic}' + (f', {args.odom_topic})' if poses else ')')
-        else:
-            if not args.format:
-                raise CommandError('--dataset needs --format')
-            sequence = load_dataset(args.format, args.dataset, intrinsics=args.intrinsics,
-                                    max_difference=args.max_dt)
-            source = f'{args.format} dataset {args.dataset}'
-            if poses and not sequence.has_pose:
-                raise CommandError(f'dataset {args.dataset} ({args.format}) has no poses; '
-                                   '--method odometry needs them (or a bag with --odom-topic)')
-    except DataError as error:
-        raise CommandError(str(error)) from None
+    if args.bag is not None:
+        topic = args.image_topic or DEFAULT_IMAGE_TOPIC
+        sequence = load_bag(args.bag, image_topic=topic, intrinsics=args.intrinsics,
+                            pose_topic=args.odom_topic if poses else None, max_dt=args.max_dt)
+        source = f'bag {args.bag} ({topic}' + (f', {args.odom_topic})' if poses else ')')
+    else:
+        if not args.format:
+            raise CommandError('--dataset needs --format')
+        sequence = load_dataset(args.format, args.dataset, intrinsics=args.intrinsics,
+                                max_difference=args.max_dt)
+        source = f'{args.format} dataset {args.dataset}'
+        if poses and not sequence.has_pose:
+            raise CommandError(f'dataset {args.dataset} ({args.format}) has no poses; '
+                               '--method odometry needs them (or a bag with --odom-topic)')
     if args.max_frames is not None:
         sequence.frames = sequence.frames[:max(0, args.max_frames)]
     if not len(sequence):
