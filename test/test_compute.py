@@ -10,8 +10,8 @@ from treeaspp_depth_ros.compute import check_precision, PRECISIONS, resolve_devi
 
 def test_precision_names_and_their_dtypes():
     assert PRECISIONS == ('fp32', 'fp16', 'bf16')
-    assert [torch_dtype(name) for name in PRECISIONS] == [torch.float32, torch.float16,
-                                                         torch.bfloat16]
+    dtypes = [torch.float32, torch.float16, torch.bfloat16]
+    assert [torch_dtype(name) for name in PRECISIONS] == dtypes
     with pytest.raises(ValueError, match="one of fp32, fp16, bf16, got 'fp64'"):
         check_precision('fp64')
 
