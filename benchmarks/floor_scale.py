@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from treeaspp_depth_ros.data.synthetic import generate_sequence
-from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_ros.floor import fit_floor, floor_scale
 from treeaspp_depth_ros.inference import DepthEstimator
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 from .common import machine_info, write_json
 

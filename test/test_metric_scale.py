@@ -27,7 +27,6 @@ from treeaspp_depth_ros.conversions import (
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns, make_header
 from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence
-from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_ros.floor import (
     down_direction, fit_floor, floor_scale, FloorOptions, RunningFloorScale)
 from treeaspp_depth_ros.inference import DepthEstimator
@@ -36,6 +35,7 @@ from treeaspp_depth_ros.node import params
 from treeaspp_depth_ros.node.description import describe_depth_node
 from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.pinhole import depth_to_points
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 DOMAIN = 1 + (os.getpid() + 61) % 100
 #: rooms no design choice of the floor fit was made on (fresh seeds, checked once)

@@ -28,8 +28,8 @@ from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.bag import interpolate_poses, load_bag
 from treeaspp_depth_ros.data.records import DEFAULT_START_NS, from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
-from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_ros.model import DepthNet, PoseNet
+from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_training.config import ConfigError, load_config, overrides_from_args
 from treeaspp_depth_training.data.builders import build_train_dataset
 from treeaspp_depth_training.finetune_check import (finetune_config, finetune_room, FIRST_ROOM,

@@ -1,4 +1,4 @@
-"""Microsoft 7-Scenes: ``frame-N.color.png|jpg``, ``.depth.png`` (mm, 65535 = hole), ``.pose.txt``."""
+"""Microsoft 7-Scenes: ``frame-N.color.png|jpg``, ``.depth.png`` (mm, 65535 = hole), poses."""
 
 from pathlib import Path
 import re
@@ -21,7 +21,7 @@ COLOR_SUFFIXES = ('.color.png', '.color.jpg')
 
 
 def seven_scenes_colors(src: Path) -> List[Path]:
-    """The colour frames of a 7-Scenes folder in frame order (one suffix per folder)."""
+    """List the colour frames of a 7-Scenes folder in frame order (one suffix per folder)."""
     for suffix in COLOR_SUFFIXES:
         colors = sorted(src.glob(f'frame-*{suffix}'), key=natural_key)
         if colors:

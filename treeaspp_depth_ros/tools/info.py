@@ -84,7 +84,7 @@ def backend_summary() -> Dict[str, object]:
 
 
 def shipped_weights_cards() -> List[Dict[str, object]]:
-    """What each shipped weights file holds, learnt from and may be used for."""
+    """Describe each shipped weights file: what it holds, learnt from and may be used for."""
     from ..checkpoint import CheckpointError, load_checkpoint, training_input_size
     from ..weights import DEFAULT_WEIGHTS, DEMO_WEIGHTS, weights_origin
     cards = []
