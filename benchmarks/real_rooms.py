@@ -24,11 +24,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
+from treeaspp_depth_ros.cli_options import add_input_size_option
 from treeaspp_depth_ros.data.nyu import load_nyu_test
 from treeaspp_depth_ros.data.seven_scenes import load_seven_scenes
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import aggregate_metrics, compute_depth_metrics
-from treeaspp_depth_ros.sizes import add_input_size_option
 from treeaspp_depth_ros.weights import DEFAULT_WEIGHTS, DEMO_WEIGHTS
 
 from .common import machine_info, write_json

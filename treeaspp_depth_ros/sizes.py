@@ -1,10 +1,10 @@
 """
-Network input sizes: validation, ``WIDTHxHEIGHT`` parsing and the command-line option.
+Network input sizes: validation and ``WIDTHxHEIGHT`` parsing.
 
-Kept free of torch so that commands can reject a bad ``--input-size`` before loading it.
+Kept free of torch so that commands can reject a bad ``--input-size`` before loading it; the
+``--input-size`` option itself is in :mod:`treeaspp_depth_ros.cli_options`.
 """
 
-import argparse
 from typing import Sequence, Tuple
 
 #: used only when neither the caller nor the checkpoint names a size (e.g. converted weights)
@@ -39,20 +39,3 @@ def parse_input_size(text: str) -> Tuple[int, int]:
     except ValueError:
         raise ValueError(f'network input size must look like 320x256, got {text!r}') from None
     return check_input_size((width, height))
-
-
-def input_size_argument(text: str) -> Tuple[int, int]:
-    """Argparse ``type=`` for ``--input-size``: a bad value exits 2 with the reason."""
-    try:
-        return parse_input_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def add_input_size_option(parser: argparse.ArgumentParser, what: str = '') -> None:
-    """``--input-size WxH``, defaulting to the size the checkpoint was trained at."""
-    parser.add_argument(
-        '--input-size', type=input_size_argument, metavar='WxH', default=None,
-        help=f'network input size, multiples of {INPUT_SIZE_MULTIPLE}, at least '
-             f'{MIN_INPUT_SIDE} (default: the size the checkpoint was trained at, else '
-             f'{DEFAULT_INPUT_SIZE[0]}x{DEFAULT_INPUT_SIZE[1]}){what}')

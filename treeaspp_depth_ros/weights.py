@@ -12,7 +12,6 @@ The weights shipped with the package, what they were trained on, and under which
 Both are stored in half precision with their pose network and a metric ``depth_scale``.
 """
 
-import argparse
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -59,16 +58,10 @@ def weights_origin(checkpoint: Dict[str, Any], path: Optional[Path] = None) -> D
     }
 
 
+#: the help of every command's ``--weights`` (``cli_options.add_weights_option``)
 DEFAULT_WEIGHTS_HELP = ('default: the shipped default weights, tree_aspp learnt from a real '
                         '7-Scenes kitchen video and procedural rooms; non-commercial research '
                         'use only')
-
-
-def add_weights_option(parser: argparse.ArgumentParser, what: str, **kwargs: Any) -> None:
-    """``--weights``, defaulting to the shipped default weights (`what` starts the help)."""
-    default = [DEFAULT_WEIGHTS] if kwargs.get('nargs') in ('+', '*') else DEFAULT_WEIGHTS
-    parser.add_argument('--weights', type=Path, default=default,
-                        help=f'{what} ({DEFAULT_WEIGHTS_HELP})', **kwargs)
 
 
 def is_shipped(path: Union[str, Path]) -> bool:

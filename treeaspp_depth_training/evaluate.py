@@ -23,10 +23,9 @@ import numpy as np
 import torch
 
 from treeaspp_depth_ros.checkpoint import CheckpointError
+from treeaspp_depth_ros.cli_options import add_input_size_option, add_weights_option
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.inference import DepthEstimator
-from treeaspp_depth_ros.sizes import add_input_size_option
-from treeaspp_depth_ros.weights import add_weights_option
 
 from .command import run_command
 from .data.datasets import DepthTestSet

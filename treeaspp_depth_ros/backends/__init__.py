@@ -30,9 +30,9 @@ INSTALL_COMMANDS = {
     'tensorrt': 'python3 -m pip install onnx tensorrt',
 }
 
-__all__ = ['add_backend_option', 'BACKENDS', 'BackendUnavailable', 'CPU_AUTO_ORDER',
-           'INSTALL_COMMANDS', 'ONNX_BACKENDS', 'Runner', 'cache_root', 'check_backend_name',
-           'is_installed', 'require_backend', 'resolve_backend']
+__all__ = ['BACKENDS', 'BackendUnavailable', 'CPU_AUTO_ORDER', 'INSTALL_COMMANDS',
+           'ONNX_BACKENDS', 'Runner', 'cache_root', 'check_backend_name', 'is_installed',
+           'require_backend', 'resolve_backend']
 
 
 def cache_root() -> Path:
@@ -102,12 +102,3 @@ def resolve_backend(name: str, device_type: str, onnx_only: bool = False) -> str
             return candidate
     raise BackendUnavailable('no backend can run an .onnx file here: '
                              f'{INSTALL_COMMANDS["onnxruntime"]}')
-
-
-def add_backend_option(parser, default: str = 'torch') -> None:
-    """``--backend`` for the commands that run the network (predict, bag-eval, demo, ...)."""
-    parser.add_argument(
-        '--backend', default=default, choices=BACKENDS,
-        help=f'inference backend (default {default}): torch, onnxruntime, openvino, tensorrt '
-             'or auto (TensorRT on a GPU when installed, else torch on a GPU, else the fastest '
-             'installed CPU backend); an .onnx --weights needs one of the ONNX backends')

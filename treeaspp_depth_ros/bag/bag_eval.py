@@ -20,15 +20,14 @@ import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
-from treeaspp_depth_ros.backends import add_backend_option
 from treeaspp_depth_ros.bag import bagio, evaluation, record, report
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.cli_options import (add_backend_option, add_input_size_option,
+                                            add_weights_option)
 from treeaspp_depth_ros.conversions.stamps import make_header
 from treeaspp_depth_ros.node import params
 from treeaspp_depth_ros.node.outputs import IntrinsicsResolver, INVALID, OutputBuilder
 from treeaspp_depth_ros.progress import track
-from treeaspp_depth_ros.sizes import add_input_size_option
-from treeaspp_depth_ros.weights import add_weights_option
 import yaml
 
 

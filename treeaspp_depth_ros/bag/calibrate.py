@@ -26,18 +26,18 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy as np
 
-from treeaspp_depth_ros.backends import add_backend_option
 from treeaspp_depth_ros.bag import evaluation
 from treeaspp_depth_ros.bag.bag_eval import make_estimator
 from treeaspp_depth_ros.cli import CommandError
+from treeaspp_depth_ros.cli_options import (add_backend_option, add_input_size_option,
+                                            add_weights_option)
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
 from treeaspp_depth_ros.data.records import Dataset
 from treeaspp_depth_ros.files import atomic_write_text
 from treeaspp_depth_ros.floor import down_direction, fit_floor, floor_scale, FloorOptions
 from treeaspp_depth_ros.progress import track
-from treeaspp_depth_ros.sizes import add_input_size_option
-from treeaspp_depth_ros.weights import add_weights_option, is_shipped
+from treeaspp_depth_ros.weights import is_shipped
 
 
 METHODS = ('ground-truth', 'camera-height', 'odometry')

@@ -18,12 +18,11 @@ from typing import Optional
 from .camera import CameraPublisher
 from .recorder import write_report
 from .sources import DEFAULT_FRAMES, open_source, SYNTHETIC
-from ..backends import add_backend_option
 from ..cli import CommandError
+from ..cli_options import add_backend_option, add_input_size_option
 from ..node import dds
 from ..node.description import describe_depth_node
 from ..node.harness import isolated_env, NodeProcess
-from ..sizes import add_input_size_option
 from ..weights import DEMO_WEIGHTS, MissingWeightsError, shipped_weights
 
 NAMESPACE = '/treeaspp_demo'

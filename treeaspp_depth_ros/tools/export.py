@@ -9,10 +9,9 @@ import numpy as np
 from ..backends import BackendUnavailable
 from ..checkpoint import CheckpointError
 from ..cli import CommandError
+from ..cli_options import add_input_size_option, add_weights_option
 from ..export import (calibration_inputs, export_onnx, is_onnx_path, OPSET, quantize_int8,
                       read_onnx_info)
-from ..sizes import add_input_size_option
-from ..weights import add_weights_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

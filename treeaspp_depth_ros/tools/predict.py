@@ -6,13 +6,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..backends import add_backend_option
 from ..checkpoint import CheckpointError
 from ..cli import CommandError
+from ..cli_options import add_backend_option, add_input_size_option, add_weights_option
 from ..conversions.colormap import colorize_depth
 from ..inference import DepthEstimator
-from ..sizes import add_input_size_option
-from ..weights import add_weights_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
