@@ -21,7 +21,7 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from treeaspp_depth_ros.bag.calibrate import calibrate_odometry
+from treeaspp_depth_ros.bag.metric_scale import calibrate_odometry
 from treeaspp_depth_ros.checkpoint import load_checkpoint, load_pose_net
 from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence

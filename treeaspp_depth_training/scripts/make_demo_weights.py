@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 import numpy as np
 
 from treeaspp_depth_ros.bag import evaluation
-from treeaspp_depth_ros.bag.calibrate import calibrate
+from treeaspp_depth_ros.bag.metric_scale import calibrate
 from treeaspp_depth_ros.checkpoint import (CheckpointError, depth_net_from_checkpoint,
                                            load_checkpoint, load_pose_net, save_checkpoint)
 from treeaspp_depth_ros.data import DataError
