@@ -24,7 +24,7 @@ import time
 from benchmarks.common import machine_info, percentile, time_calls, write_json
 import numpy as np
 import torch
-from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
+from treeaspp_depth_ros.bag.dataset_writer import write_dataset_bag
 from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.cli import main as cli_main
 from treeaspp_depth_ros.data.layouts import load_dataset

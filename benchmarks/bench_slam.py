@@ -31,7 +31,7 @@ from benchmarks.common import machine_info, write_json
 import cv2
 import numpy as np
 from treeaspp_depth_ros.bag import bagio, evaluation
-from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
+from treeaspp_depth_ros.bag.dataset_writer import write_dataset_bag
 from treeaspp_depth_ros.bag.metric_scale import calibrate, calibrate_odometry
 from treeaspp_depth_ros.checkpoint import atomic_torch_save, load_checkpoint, load_pose_net
 from treeaspp_depth_ros.cli import main as cli

@@ -15,7 +15,7 @@ import pytest
 from rosbags.interfaces import QosReliability
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import get_typestore, Stores
-from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
+from treeaspp_depth_ros.bag.dataset_writer import write_dataset_bag
 from treeaspp_depth_ros.cli import main
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
 from treeaspp_depth_ros.data.association import associate

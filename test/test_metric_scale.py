@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
 import torch
-from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
+from treeaspp_depth_ros.bag.dataset_writer import write_dataset_bag
 from treeaspp_depth_ros.bag.metric_scale import calibrate_camera_height, scale_interval
 from treeaspp_depth_ros.checkpoint import (depth_net_from_checkpoint, load_checkpoint,
                                            save_checkpoint)

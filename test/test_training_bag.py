@@ -16,7 +16,7 @@ import pytest
 from sensor_msgs.msg import CompressedImage
 import torch
 from treeaspp_depth_ros.bag import bagio
-from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
+from treeaspp_depth_ros.bag.dataset_writer import write_dataset_bag
 from treeaspp_depth_ros.checkpoint import (CheckpointError, depth_net_from_checkpoint,
                                            describe_init, init_from_checkpoint,
                                            load_checkpoint, save_checkpoint)

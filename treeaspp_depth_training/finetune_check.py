@@ -16,7 +16,7 @@ from pathlib import Path
 import time
 from typing import Any, Dict
 
-from treeaspp_depth_ros.bag.make_bag import write_dataset_bag
+from treeaspp_depth_ros.bag.dataset_writer import write_dataset_bag
 from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
