@@ -39,7 +39,7 @@ from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.export import calibration_inputs, export_onnx, quantize_int8
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet, VARIANTS
-from treeaspp_depth_ros.tools.info import gflops
+from treeaspp_depth_ros.model.cost import gflops
 
 KITCHEN = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'
 SIZE = (320, 256)

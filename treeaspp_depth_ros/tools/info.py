@@ -3,14 +3,13 @@
 import argparse
 import json
 import platform
-import time
 from typing import Dict, List
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from .. import __version__
 from ..model import DepthNet, PoseNet, VARIANTS
+from ..model.cost import count_parameters, cpu_latency_ms, gflops, state_size_mb
 from ..progress import track
 
 #: the paper's Table 1 (RTX 3090; model size as the authors report it)
@@ -21,38 +20,6 @@ PAPER_TABLE1 = {
     'tree_aspp': {'params_m': 31.66, 'model_size_mb': 132.9, 'train_time': '15h',
                   'test_time_s': 55},
 }
-
-
-def count_parameters(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def state_size_mb(module: torch.nn.Module) -> float:
-    """Size of the fp32 weights and buffers as stored in a checkpoint (MB = 1e6 bytes)."""
-    return sum(t.numel() * t.element_size() for t in module.state_dict().values()) / 1e6
-
-
-def gflops(module: torch.nn.Module, width: int = 320, height: int = 256) -> float:
-    """Forward FLOPs (multiply and add counted separately) for one image."""
-    x = torch.zeros(1, 3, height, width)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        module(x)
-    return counter.get_total_flops() / 1e9
-
-
-def cpu_latency_ms(module: torch.nn.Module, width: int = 320, height: int = 256,
-                   runs: int = 10) -> float:
-    """Median batch-1 forward time on the CPU after warm-up."""
-    x = torch.randn(1, 3, height, width)
-    times = []
-    with torch.inference_mode():
-        for _ in range(2):
-            module(x)
-        for _ in range(runs):
-            start = time.perf_counter()
-            module(x)
-            times.append((time.perf_counter() - start) * 1e3)
-    return sorted(times)[len(times) // 2]
 
 
 def variant_card(variant: str, latency_runs: int) -> Dict[str, object]:
