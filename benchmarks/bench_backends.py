@@ -187,7 +187,7 @@ def node_fps(weights: Path, row_backend: str, threads: int, seconds: float,
     backend = row_backend.split('_')[0]  # torch_channels_last -> torch, openvino_int8 -> openvino
     from sensor_msgs.msg import Image
     from treeaspp_depth_ros.node.description import describe_depth_node
-    from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
+    from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, Probe
     source, rgb, source_name = frames_source()
     domain = 1 + (os.getpid() + 29) % 100
     namespace = f'/bench_backends_{os.getpid()}'

@@ -38,7 +38,7 @@ from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet
 from treeaspp_depth_ros.node.description import describe_depth_node
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
+from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, Probe
 
 
 KITCHEN = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'

@@ -43,7 +43,7 @@ from treeaspp_depth_ros.conversions import make_camera_info, rgb_to_image_msg
 from treeaspp_depth_ros.conversions.image import depth_to_image_msg
 from treeaspp_depth_ros.conversions.stamps import cdr_header_stamp_ns, make_header
 from treeaspp_depth_ros.node.description import describe_depth_node
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, PACKAGE_ROOT, Probe
+from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, PACKAGE_ROOT, Probe
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 RESULTS = Path(__file__).resolve().parent / 'results'

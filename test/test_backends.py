@@ -181,7 +181,7 @@ def test_node_with_a_cpu_backend_meets_the_output_contract(backend, tree, kitche
     from treeaspp_depth_ros.conversions import (depth_image_msg_to_array, make_camera_info,
                                                 pointcloud2_to_array, rgb_to_image_msg)
     from treeaspp_depth_ros.conversions.stamps import header_stamp_ns
-    from treeaspp_depth_ros.node.harness import Probe
+    from treeaspp_depth_ros.node_launcher import Probe
     weights, onnx_path = tree
     namespace = f'/backend_{backend}_{os.getpid()}'
     expected = DepthEstimator(weights, device='cpu', input_size=(96, 64)).predict(kitchen_rgb)

@@ -18,7 +18,7 @@ import torch
 from treeaspp_depth_ros.checkpoint import (depth_net_from_checkpoint, load_checkpoint,
                                            load_pose_net)
 from treeaspp_depth_ros.demo.recorder import colorbar_width
-from treeaspp_depth_ros.node.harness import isolated_env
+from treeaspp_depth_ros.node_launcher import isolated_env
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_training.config import DEFAULTS, load_config
 

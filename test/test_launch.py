@@ -29,8 +29,8 @@ from treeaspp_depth_ros.node.description import (
     LAUNCH_ARGUMENTS,
     PACKAGE,
 )
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.node.qos import input_qos
+from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, Probe
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def test_large_data_profile_and_user_settings(tmp_path):
 
 PROBE_SEGMENTS = """
 import glob, os, sys, time
-from treeaspp_depth_ros.node.harness import Probe
+from treeaspp_depth_ros.node_launcher import Probe
 before = set(glob.glob('/dev/shm/fastdds_*'))
 probe = Probe(int(sys.argv[1]), 'segment_probe')
 time.sleep(0.5)

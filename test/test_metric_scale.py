@@ -33,7 +33,7 @@ from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet, PoseNet
 from treeaspp_depth_ros.node import params
 from treeaspp_depth_ros.node.description import describe_depth_node
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
+from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.pinhole import depth_to_points
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 

@@ -31,8 +31,8 @@ from treeaspp_depth_ros.conversions import (
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns as _stamp, make_header
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.node.description import describe_depth_node
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.node.qos import input_qos
+from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.pinhole import depth_to_points
 
 DOMAIN = 1 + (os.getpid() + 37) % 100

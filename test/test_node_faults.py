@@ -36,8 +36,8 @@ from treeaspp_depth_ros.conversions.stamps import header_stamp_ns, make_header, 
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.node.depth_node import GPU_FAULT_ENV
 from treeaspp_depth_ros.node.description import describe_depth_node
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.node.outputs import limit_range
+from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 DOMAIN = 1 + (os.getpid() + 47) % 100

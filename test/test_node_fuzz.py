@@ -30,7 +30,7 @@ from treeaspp_depth_ros.conversions.image import (
 )
 from treeaspp_depth_ros.conversions.stamps import header_stamp_ns, make_header
 from treeaspp_depth_ros.node.description import describe_depth_node
-from treeaspp_depth_ros.node.harness import isolated_env, NodeProcess, Probe
+from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 DOMAIN = 1 + (os.getpid() + 5) % 100

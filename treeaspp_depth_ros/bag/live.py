@@ -121,7 +121,7 @@ class BagPlayer:
         self.pred_dir = scratch / 'pred'
         self._received: Deque[Tuple[float, str, bytes]] = collections.deque()
         self._collected = _Collected()
-        self._node_process = None  # harness.NodeProcess of a node started here
+        self._node_process = None  # node_launcher.NodeProcess of a node started here
         self._context = None
         self._executor = None
         self._spin_thread: Optional[threading.Thread] = None
@@ -130,7 +130,7 @@ class BagPlayer:
 
     def __enter__(self) -> 'BagPlayer':
         from treeaspp_depth_ros.node import dds
-        from treeaspp_depth_ros.node.harness import isolated_env, temporary_env
+        from treeaspp_depth_ros.node_launcher import isolated_env, temporary_env
         if self.args.attach:
             env = dds.large_data_env()
             env['ROS_DOMAIN_ID'] = str(self.domain)
@@ -154,7 +154,7 @@ class BagPlayer:
 
     def _start_node(self, env: Dict[str, str]) -> None:
         from treeaspp_depth_ros.node.description import describe_depth_node
-        from treeaspp_depth_ros.node.harness import NodeProcess
+        from treeaspp_depth_ros.node_launcher import NodeProcess
         description = describe_depth_node(namespace=self.namespace, parameters=self.parameters)
         self._node_process = NodeProcess.depth_node(description, env,
                                                     self.scratch / 'node.log')

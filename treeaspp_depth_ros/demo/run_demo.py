@@ -22,7 +22,7 @@ from ..cli import CommandError
 from ..cli_options import add_backend_option, add_input_size_option
 from ..node import dds
 from ..node.description import describe_depth_node
-from ..node.harness import isolated_env, NodeProcess
+from ..node_launcher import isolated_env, NodeProcess
 from ..weights import DEMO_WEIGHTS, MissingWeightsError, shipped_weights
 
 NAMESPACE = '/treeaspp_demo'

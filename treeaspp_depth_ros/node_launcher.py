@@ -1,10 +1,12 @@
 """
-Run a depth node as its own process and talk to it over DDS (tests, benchmarks, the demo).
+Start a depth node as its own process and talk to it over DDS, from outside the node.
 
-A user starts the node as a separate program, so the tests, the benchmark and the demo do the
-same: :class:`NodeProcess` starts it from a :class:`~.description.NodeDescription` in an
-isolated ROS domain, and :class:`Probe` is a real rclpy node in its own context that
-publishes, subscribes and calls the node's parameter and lifecycle services.
+A user starts the node as a separate program, so the tests, the benchmarks, the demo and live
+`bag-eval` do the same: :class:`NodeProcess` starts it from a
+:class:`~.node.description.NodeDescription` in an isolated ROS domain (:func:`isolated_env`),
+and :class:`Probe` is a real rclpy node in its own context that publishes, subscribes and calls
+the node's parameter and lifecycle services. Nothing of the node itself (:mod:`.node`) imports
+this module.
 """
 
 import collections
@@ -23,11 +25,11 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from . import dds
-from .description import NodeDescription
-from .qos import input_qos, output_qos
+from .node import dds
+from .node.description import NodeDescription
+from .node.qos import input_qos, output_qos
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def isolated_env(domain_id: int, large_data: bool = True,
