@@ -36,10 +36,10 @@ import numpy as np
 import torch
 from treeaspp_depth_ros.backends import is_installed
 from treeaspp_depth_ros.checkpoint import save_checkpoint
-from treeaspp_depth_ros.export import calibration_inputs, export_onnx, quantize_int8
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet, VARIANTS
 from treeaspp_depth_ros.model.cost import gflops
+from treeaspp_depth_ros.onnx_export import calibration_inputs, export_onnx, quantize_int8
 
 KITCHEN = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'
 SIZE = (320, 256)

@@ -82,7 +82,7 @@ def tensorrt_latency(net: DepthNet, x: torch.Tensor, runs: int, folder: Path) ->
     from treeaspp_depth_ros.backends.engine_cache import EngineCache
     from treeaspp_depth_ros.backends.tensorrt_runner import TensorRtRunner
     from treeaspp_depth_ros.checkpoint import save_checkpoint
-    from treeaspp_depth_ros.export import export_onnx, read_onnx_info
+    from treeaspp_depth_ros.onnx_export import export_onnx, read_onnx_info
     weights = save_checkpoint(folder / 'tree_aspp.pt', net.cpu())
     net.cuda()
     start = time.perf_counter()

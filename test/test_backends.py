@@ -18,8 +18,8 @@ from treeaspp_depth_ros.backends import BackendUnavailable, resolve_backend
 from treeaspp_depth_ros.backends.engine_cache import EngineCache, EngineKey
 from treeaspp_depth_ros.backends.factory import cached_export
 from treeaspp_depth_ros.data.seven_scenes import load_seven_scenes
-from treeaspp_depth_ros.export import export_onnx, OnnxModelError
 from treeaspp_depth_ros.inference import DepthEstimator
+from treeaspp_depth_ros.onnx_export import export_onnx, OnnxModelError
 from treeaspp_depth_ros.tools.convert_checkpoint import convert
 
 CPU_BACKENDS = ('onnxruntime', 'openvino')
@@ -86,7 +86,7 @@ def test_cpu_backend_matches_torch_fp32_on_7scenes_frames(kitchen_dir, tree, bac
 
 
 def test_an_export_for_another_size_or_variant_is_refused(tree):
-    from treeaspp_depth_ros.export import check_onnx_matches, read_onnx_info
+    from treeaspp_depth_ros.onnx_export import check_onnx_matches, read_onnx_info
     _, onnx_path = tree
     with pytest.raises(OnnxModelError, match=r'exported for input 96x64, not 128x96'):
         DepthEstimator(onnx_path, device='cpu', input_size=(128, 96), backend='onnxruntime')

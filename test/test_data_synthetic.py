@@ -6,7 +6,7 @@ import torch
 
 from treeaspp_depth_ros.data.sc_depth import DEPTH_PNG_SCALE
 from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
-from treeaspp_depth_ros.geometry import inverse_warp, mat2pose_vec
+from treeaspp_depth_ros.view_synthesis import inverse_warp, mat2pose_vec
 from treeaspp_depth_training.data.scenes import load_scene_folder
 from treeaspp_depth_training.data.selection import relative_motion
 

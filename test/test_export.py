@@ -10,9 +10,9 @@ from treeaspp_depth_ros import __version__
 from treeaspp_depth_ros.cli import main
 from treeaspp_depth_ros.data.images import read_depth
 from treeaspp_depth_ros.data.seven_scenes import load_seven_scenes
-from treeaspp_depth_ros.export import file_sha256, read_onnx_info
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import aggregate_metrics, compute_depth_metrics
+from treeaspp_depth_ros.onnx_export import file_sha256, read_onnx_info
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from treeaspp_depth_ros.geometry import (backproject, euler2mat, inverse_warp, mat2pose_vec,
-                                         pose_vec2mat)
 from treeaspp_depth_ros.pinhole import depth_to_points, scale_intrinsics
+from treeaspp_depth_ros.view_synthesis import (backproject, euler2mat, inverse_warp,
+                                               mat2pose_vec, pose_vec2mat)
 
 K = torch.tensor([[[60.0, 0.0, 31.5], [0.0, 60.0, 23.5], [0.0, 0.0, 1.0]]])
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from treeaspp_depth_ros.geometry import inverse_warp, normalize_image
 from treeaspp_depth_ros.losses import photo_and_geometry_loss, smooth_loss, ssim_loss_map
+from treeaspp_depth_ros.view_synthesis import inverse_warp, normalize_image
 
 RTOL = 1e-3
 

@@ -25,7 +25,7 @@ from treeaspp_depth_ros.conversions.camera_info import make_camera_info
 from treeaspp_depth_ros.conversions.image import rgb_to_image_msg
 from treeaspp_depth_ros.conversions.stamps import make_header, split_ns
 from treeaspp_depth_ros.data import DataError
-from treeaspp_depth_ros.data.bag import interpolate_poses, load_bag
+from treeaspp_depth_ros.data.bag_dataset import interpolate_poses, load_bag
 from treeaspp_depth_ros.data.records import DEFAULT_START_NS, from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
 from treeaspp_depth_ros.model import DepthNet, PoseNet

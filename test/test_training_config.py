@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from treeaspp_depth_ros.data.synthetic import TRAJECTORIES
-from treeaspp_depth_ros.geometry import PADDING_MODES
 from treeaspp_depth_ros.model import build_depth_net, UPSAMPLE_MODES, VARIANTS
 from treeaspp_depth_ros.model.pose_net import POSE_HEAD_INITS
 from treeaspp_depth_ros.sizes import check_input_size
+from treeaspp_depth_ros.view_synthesis import PADDING_MODES
 from treeaspp_depth_training.config import (AMP_MODES, CHOICES, ConfigError, DEFAULTS, DEVICES,
                                             flatten, load_config, LR_SCHEDULES,
                                             overrides_from_args, VAL_FORMATS, VERIFY_MODES)

@@ -18,10 +18,10 @@ from .backends.factory import cached_export, make_onnx_runner
 from .backends.torch_runner import TorchRunner
 from .checkpoint import load_depth_net, read_scale_sidecar, training_input_size
 from .compute import check_precision, resolve_device
-from .export import check_onnx_matches, is_onnx_path, read_onnx_info
-from .geometry import normalize_image
 from .model import DepthNet
+from .onnx_export import check_onnx_matches, is_onnx_path, read_onnx_info
 from .sizes import check_input_size, DEFAULT_INPUT_SIZE
+from .view_synthesis import normalize_image
 
 #: torch's default memory layout for networks the estimator loads itself: channels_last ran
 #: in 0.36-0.88x the NCHW time in interleaved rounds (benchmarks/results/torch_layout.json)

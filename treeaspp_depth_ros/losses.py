@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .geometry import inverse_warp
+from .view_synthesis import inverse_warp
 
 SSIM_C1 = 0.01 ** 2
 SSIM_C2 = 0.03 ** 2

@@ -3,7 +3,7 @@ Pinhole camera maths on numpy arrays: camera matrices, rays, optical-frame point
 
 Kept free of torch (and of ROS) because message conversion, the node's point clouds and the
 dataset readers need it without loading a deep-learning framework; the torch warps used in
-training live in :mod:`.geometry`. Conventions are the network's: pixel ``(u, v)`` at integer
+training live in :mod:`.view_synthesis`. Conventions are the network's: pixel ``(u, v)`` at integer
 coordinates, depth is z (REP 118), the optical frame has x right, y down, z forward.
 """
 

@@ -16,13 +16,13 @@ import re
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 from treeaspp_depth_ros.data.synthetic import TRAJECTORIES
-from treeaspp_depth_ros.geometry import PADDING_MODES
 from treeaspp_depth_ros.metrics import CROPS
 from treeaspp_depth_ros.model import UPSAMPLE_MODES, VARIANTS
 from treeaspp_depth_ros.model.context import check_dilation_rates
 from treeaspp_depth_ros.model.decoder import NUM_SCALES
 from treeaspp_depth_ros.model.pose_net import POSE_HEAD_INITS
 from treeaspp_depth_ros.sizes import check_input_size
+from treeaspp_depth_ros.view_synthesis import PADDING_MODES
 import yaml
 
 from .data.scenes import FORMATS

@@ -16,11 +16,11 @@ from torch.utils.data import DataLoader
 from treeaspp_depth_ros.checkpoint import (describe_init, init_from_checkpoint, load_checkpoint,
                                            save_checkpoint)
 from treeaspp_depth_ros.compute import resolve_device, torch_dtype
-from treeaspp_depth_ros.geometry import normalize_image
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.losses import LossWeights, SelfSupervisedLoss
 from treeaspp_depth_ros.model.decoder import initial_depth
 from treeaspp_depth_ros.progress import Progress
+from treeaspp_depth_ros.view_synthesis import normalize_image
 
 from .config import dump, output_dir
 from .data.builders import build_train_dataset, build_val_set

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from treeaspp_depth_ros.conversions.colormap import colorize_depth
-from treeaspp_depth_ros.geometry import denormalize_image, inverse_warp
+from treeaspp_depth_ros.view_synthesis import denormalize_image, inverse_warp
 
 
 def _rgb(x: torch.Tensor) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 from . import cache_root
 from .base import BackendUnavailable, Runner
 from .. import __version__
-from ..export import export_onnx, file_sha256, OnnxModelInfo, OPSET, read_onnx_info
+from ..onnx_export import export_onnx, file_sha256, OnnxModelInfo, OPSET, read_onnx_info
 
 
 def cached_export(weights: Union[str, Path], input_size: Tuple[int, int],

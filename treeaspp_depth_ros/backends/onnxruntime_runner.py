@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .base import run_per_frame, Runner
-from ..export import INPUT_NAME, OnnxModelInfo
+from ..onnx_export import INPUT_NAME, OnnxModelInfo
 
 
 class OnnxRuntimeRunner(Runner):

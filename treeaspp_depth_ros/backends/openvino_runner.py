@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 
 from .base import run_per_frame, Runner
-from ..export import OnnxModelInfo
+from ..onnx_export import OnnxModelInfo
 
 
 class OpenVinoRunner(Runner):

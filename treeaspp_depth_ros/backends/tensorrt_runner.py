@@ -10,7 +10,7 @@ import torch
 
 from .base import BackendUnavailable, run_per_frame, Runner
 from .engine_cache import EngineCache, EngineKey
-from ..export import INPUT_NAME, OnnxModelInfo, OUTPUT_NAME
+from ..onnx_export import INPUT_NAME, OnnxModelInfo, OUTPUT_NAME
 
 
 def engine_key(info: OnnxModelInfo, device: torch.device, trt_version: str,

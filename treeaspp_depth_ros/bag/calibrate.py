@@ -154,7 +154,7 @@ UNCERTAIN_SCALE = 0.10
 
 def _sequence(args: argparse.Namespace, poses: bool) -> Tuple[Dataset, str]:
     """Images, intrinsics and (for odometry) poses of the bag or dataset, up to --max-frames."""
-    from treeaspp_depth_ros.data.bag import DEFAULT_IMAGE_TOPIC, load_bag
+    from treeaspp_depth_ros.data.bag_dataset import DEFAULT_IMAGE_TOPIC, load_bag
     if args.bag is not None:
         topic = args.image_topic or DEFAULT_IMAGE_TOPIC
         sequence = load_bag(args.bag, image_topic=topic, intrinsics=args.intrinsics,

@@ -4,7 +4,7 @@ import inspect
 from pathlib import Path
 from typing import Callable, Dict
 
-from .bag import load_bag
+from .bag_dataset import load_bag
 from .errors import DataError
 from .folder import load_folder
 from .nyu import load_nyu_test

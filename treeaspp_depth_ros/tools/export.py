@@ -10,8 +10,8 @@ from ..backends import BackendUnavailable
 from ..checkpoint import CheckpointError
 from ..cli import CommandError
 from ..cli_options import add_input_size_option, add_weights_option
-from ..export import (calibration_inputs, export_onnx, is_onnx_path, OPSET, quantize_int8,
-                      read_onnx_info)
+from ..onnx_export import (calibration_inputs, export_onnx, is_onnx_path, OPSET, quantize_int8,
+                           read_onnx_info)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

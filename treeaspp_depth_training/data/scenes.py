@@ -11,8 +11,8 @@ wrapped here by `Scene.from_dataset`:
   with one ``cam.txt`` or one intrinsics ``*.txt`` per pair.
 * ``video``: one folder of frames + ``cam.txt`` (a robot's own video), or a folder of such.
 * ``tum``: a TUM RGB-D sequence; ``7scenes``: Microsoft 7-Scenes.
-* ``bag``: a rosbag2 recording (`treeaspp_depth_ros.data.bag`): image and camera_info topics,
-  poses from an odometry or pose topic, depth from a depth topic (validation).
+* ``bag``: a rosbag2 recording (`treeaspp_depth_ros.data.bag_dataset`): image and camera_info
+  topics, poses from an odometry or pose topic, depth from a depth topic (validation).
 * ``synthetic``: procedural rooms from `treeaspp_depth_ros.data.synthetic`, made in memory.
 """
 
@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from treeaspp_depth_ros.data import DataError, sc_depth, seven_scenes, tum
-from treeaspp_depth_ros.data.bag import load_bag
+from treeaspp_depth_ros.data.bag_dataset import load_bag
 from treeaspp_depth_ros.data.files import list_images, natural_key, PathLike
 from treeaspp_depth_ros.data.images import read_rgb
 from treeaspp_depth_ros.data.intrinsics import read_intrinsics
@@ -243,7 +243,7 @@ def load_tum(folder: PathLike) -> List[Scene]:
 
 def load_bags(root: Union[PathLike, Sequence[PathLike]], split: str = 'train',
               **options: Any) -> List[Scene]:
-    """One scene per bag; `options` are `treeaspp_depth_ros.data.bag.load_bag`'s."""
+    """One scene per bag; `options` are `treeaspp_depth_ros.data.bag_dataset.load_bag`'s."""
     roots = [root] if isinstance(root, (str, Path)) else list(root)
     scenes = []
     for path in roots:

@@ -25,8 +25,8 @@ from . import __version__
 from .checkpoint import (CheckpointError, depth_net_from_checkpoint, load_checkpoint,
                          read_scale_sidecar, training_input_size)
 from .files import atomic_write_bytes
-from .geometry import IMAGE_MEAN, IMAGE_STD
 from .sizes import check_input_size, DEFAULT_INPUT_SIZE
+from .view_synthesis import IMAGE_MEAN, IMAGE_STD
 
 PathLike = Union[str, Path]
 #: metadata_props['format'] of this project's ONNX files
