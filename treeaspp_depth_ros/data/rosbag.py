@@ -3,9 +3,9 @@ Reading rosbag2 recordings (sqlite3 or mcap) on `rosbags`, with errors naming ba
 
 What every reader of a bag shares: the reader itself, the message type names, camera_info
 discovery next to an image topic, a recorded trajectory, the pairing of images with depth by
-header stamp and the decoding of an image message. Training's bag layout (:mod:`.bag_dataset`) and the
-bag tools (`bag-eval`, `calibrate-scale`, the demo) read through it; writing bags is the bag
-tools' own (``treeaspp_depth_ros.bag.bagio``). Every failure is a :class:`DataError`. Needs
+header stamp and the decoding of an image message. Training's bag layout (:mod:`.bag_dataset`)
+and the bag tools (`bag-eval`, `calibrate-scale`, the demo) read through it; writing bags is the
+bag tools' own (``treeaspp_depth_ros.bag.bagio``). Every failure is a :class:`DataError`. Needs
 rosbags and the ROS message packages, so the dataset layouts import it only when a bag is read.
 """
 
