@@ -34,6 +34,7 @@ from treeaspp_depth_ros.node.description import describe_depth_node
 from treeaspp_depth_ros.node.qos import input_qos
 from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.pinhole import depth_to_points
+from treeaspp_depth_ros.weights import DEFAULT_WEIGHTS
 
 DOMAIN = 1 + (os.getpid() + 37) % 100
 NS = f'/node_test_{os.getpid()}'
@@ -485,3 +486,27 @@ def test_faster_camera_than_inference_drops_frames_with_bounded_latency_and_memo
     recent = latencies[len(latencies) // 2:]
     assert max(recent) < 2.0 * processing + 0.5, (recent, diag)
     assert rss_end - rss_start < 64 * 2**20, (rss_start, rss_end)
+
+
+def test_without_weights_the_node_runs_the_shipped_default_weights(probe, workdir, kitchen_rgb):
+    """Run the default weights for weights '' (the launch file's default); say what they are."""
+    started = Started(probe, workdir, Path('unused'), f'{NS}/default_weights', weights='',
+                      input_width=0, input_height=0)
+    try:
+        started.wait_ready()
+        rgb, header = cv2.resize(kitchen_rgb, (160, 120)), _header()
+        depth = depth_image_msg_to_array(started.send(
+            rgb_to_image_msg(rgb, header), make_camera_info(K_KITCHEN / 4 * np.array(
+                [[1], [1], [4]]), 160, 120, header)))
+        expected = DepthEstimator(DEFAULT_WEIGHTS, device='cpu').predict(rgb)
+        valid = ~np.isnan(depth)
+        assert valid.mean() > 0.5
+        np.testing.assert_allclose(depth[valid], expected[valid], rtol=1e-3)
+        diag = started.diag_after(lambda d: 'trained_on' in d)
+        assert '7-Scenes' in diag['trained_on'] and 'non-commercial' in diag['licence'], diag
+        assert diag['weights'] == str(DEFAULT_WEIGHTS) and diag['weights_shipped'] == 'true'
+        assert diag['variant'] == 'tree_aspp' and diag['scale_is_metric'] == 'true'
+        log = started.process.log_text()
+        assert str(DEFAULT_WEIGHTS) in log and 'non-commercial' in log, log[-2000:]
+    finally:
+        started.process.stop()

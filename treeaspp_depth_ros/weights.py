@@ -24,6 +24,9 @@ REPRODUCE = {DEFAULT_WEIGHTS: 'python -m treeaspp_depth_training.scripts.make_de
 SEVEN_SCENES_LICENCE = ('Microsoft 7-Scenes terms: non-commercial research use only; weights '
                         'trained on it inherit that condition')
 SYNTHETIC_LICENCE = "the package's own procedural rooms: the package's licence"
+DEMO_TRAINED_ON = '32 procedural rooms of this package (seeds 100-131), no real images'
+#: what a shipped file made before checkpoints recorded their origin learnt from
+SHIPPED_ORIGIN = {DEMO_WEIGHTS: (DEMO_TRAINED_ON, SYNTHETIC_LICENCE)}
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -50,11 +53,13 @@ def resolve_weights(value: Union[str, Path, None]) -> Path:
 def weights_origin(checkpoint: Dict[str, Any], path: Optional[Path] = None) -> Dict[str, str]:
     """Say what a checkpoint was trained on and under which licence (for logs and info)."""
     shipped = path is not None and is_shipped(path)
+    known = SHIPPED_ORIGIN.get(Path(path).resolve(), ('', '')) if shipped else ('', '')
     return {
         'weights': str(path) if path is not None else '',
         'weights_shipped': str(shipped).lower(),
-        'trained_on': str(checkpoint.get('trained_on') or 'not recorded in the checkpoint'),
-        'licence': str(checkpoint.get('licence') or 'not recorded in the checkpoint'),
+        'trained_on': str(checkpoint.get('trained_on') or known[0]
+                          or 'not recorded in the checkpoint'),
+        'licence': str(checkpoint.get('licence') or known[1] or 'not recorded in the checkpoint'),
     }
 
 

@@ -41,7 +41,7 @@ DEFAULT_VIDEO = REPOSITORY.parent / 'shared' / 'data' / '7scenes-redkitchen-1000
 #: frames first); the procedural rooms of demo.yaml teach both networks depth and motion in a
 #: few hundred steps, and the video then takes over at rising resolution.
 STAGES: Tuple[Tuple[str, int, int, int], ...] = (
-    ('demo', 64, 64, 300), ('real_video', 96, 64, 400), ('real_video', 128, 96, 800))
+    ('demo', 64, 64, 300), ('real_video', 96, 64, 400), ('real_video', 128, 96, 500))
 TRAIN_FRAMES = (0, 800)
 CALIBRATION_STRIDE = 10
 

@@ -28,7 +28,7 @@ from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.records import Dataset
 from treeaspp_depth_ros.demo.sources import synthetic_dataset
 from treeaspp_depth_ros.inference import DepthEstimator
-from treeaspp_depth_ros.weights import DEMO_WEIGHTS, SYNTHETIC_LICENCE
+from treeaspp_depth_ros.weights import DEMO_TRAINED_ON, DEMO_WEIGHTS, SYNTHETIC_LICENCE
 
 from ..command import run_command
 from ..learning_check import demo_frames_abs_rel
@@ -103,7 +103,7 @@ def _make(args: argparse.Namespace) -> int:
         seeds = ', '.join(map(str, CALIBRATION_SEEDS))
         info = slim_and_calibrate(best, args.output, synthetic_calibration_frames(),
                                   f'synthetic rooms, seeds {seeds}',
-                                  trained_on='32 procedural rooms of this package (seeds 100-131)',
+                                  trained_on=DEMO_TRAINED_ON,
                                   licence=SYNTHETIC_LICENCE)
     abs_rel = demo_frames_abs_rel(args.output)
     print(f'wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB): depth_scale '
