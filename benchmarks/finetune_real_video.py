@@ -13,6 +13,7 @@ before and after, median-scaled against a constant depth, with the wall time of 
 """
 
 import argparse
+import json
 from pathlib import Path
 import sys
 import time
@@ -68,9 +69,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         'train.max_steps': args.steps, 'train.tensorboard': False, 'train.progress': False,
         'train.output_dir': str(args.work / f'{args.init.stem}-{args.sampling}'),
         'name': f'finetune-{args.sampling}'}
+    resumed = Path(overrides['train.output_dir']) / 'last.pth'
+    if resumed.is_file():  # an interrupted run continues (its schedule follows --steps)
+        overrides['train.resume'] = str(resumed)
     started = time.perf_counter()
     weights = train_from_config('real_video', overrides)
     wall_s = time.perf_counter() - started
+    summary = json.loads((Path(overrides['train.output_dir']) / 'summary.json').read_text())
     after = score(DepthEstimator(str(weights), device='cpu', input_size=args.size).predict,
                   frames, None)
     base = score(constant, frames, None)
@@ -78,6 +83,8 @@ def main(argv: Optional[List[str]] = None) -> int:
               'init': str(args.init), 'recording': f'7-Scenes redkitchen frames 0-'
               f'{TRAIN_FRAMES - 1} as a bag', 'sampling': args.sampling, 'steps': args.steps,
               'input_size': '{}x{}'.format(*args.size), 'wall_s': round(wall_s, 1),
+              'train_time_s': round(summary['train_time_s'], 1),
+              'resumed': 'train.resume' in overrides,
               'heldout': 'frames 900-999, every 5th, median-scaled',
               'before': {'abs_rel': before['abs_rel'], 'a1': before['a1']},
               'after': {'abs_rel': after['abs_rel'], 'a1': after['a1']},
