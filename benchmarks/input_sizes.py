@@ -46,7 +46,7 @@ def train_step_s(variant: str, size, steps: int, scratch: Path) -> float:
     config = load_config('real_video', {
         'model.variant': variant, 'data.format': 'synthetic', 'data.add_synthetic': False,
         'data.width': size[0], 'data.height': size[1], 'val.format': 'none',
-        'data.synthetic': {'sequences': 2, 'frames': 12, 'trajectory': 'forward', 'seed': 0,
+        'data.synthetic': {'sequences': 6, 'frames': 16, 'trajectory': 'forward', 'seed': 0,
                            'supersample': 1},
         'train.output_dir': str(scratch), 'train.tensorboard': False})
     trainer = Trainer(config)

@@ -66,6 +66,7 @@ def test_default_weights_see_held_out_frames_of_the_real_video():
 def test_recipe_stages_chain_resume_and_write_their_trajectory(tmp_path, monkeypatch):
     needs(VIDEO)
     monkeypatch.setattr(recipe, 'STAGES', (('demo', 64, 64, 2), ('real_video', 64, 64, 2)))
+    monkeypatch.setattr(recipe, 'CALIBRATION_STRIDE', 100)  # 8 frames make the scale here
     work, output = tmp_path / 'work', tmp_path / 'weights.pt'
     argv = ['--video', str(VIDEO), '--variant', 'baseline', '--work', str(work), '--output',
             str(output)]
