@@ -63,6 +63,9 @@ def test_params_file_documents_every_parameter_with_its_default():
             index -= 1
         assert lines[index].startswith('#'), f'{name} is not documented'
     assert params.validate(dict(values, weights='x.pt')) == []
+    # the one input-size rule (sizes.check_input_size) holds for the node too
+    assert params.validate(dict(values, input_width=128, input_height=96)) == []
+    assert '>= 64' in ' '.join(params.validate(dict(values, input_width=32, input_height=64)))
 
 
 def test_description_turns_launch_arguments_into_ros_args():

@@ -15,6 +15,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from ..backends import BACKENDS
 from ..compute import PRECISIONS
+from ..sizes import check_input_size
 
 SCALE_SOURCES = ('checkpoint', 'camera_height')
 _DEVICE_RE = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
@@ -238,6 +239,11 @@ def validate(values: Dict[str, Any]) -> List[str]:
     if (values['input_width'] == 0) != (values['input_height'] == 0):
         errors.append('input_width and input_height must be set together, or both left at 0 '
                       "(the checkpoint's training size)")
+    elif values['input_width']:
+        try:
+            check_input_size((values['input_width'], values['input_height']))
+        except ValueError as error:
+            errors.append(f'input_width x input_height: {error}')
     intrinsics = [values[k] for k in ('fx', 'fy', 'cx', 'cy')]
     if any(v > 0 for v in intrinsics) and not all(v > 0 for v in intrinsics):
         errors.append('fx, fy, cx, cy must be set together (all > 0) or all left at 0')
