@@ -26,6 +26,7 @@ from treeaspp_depth_ros.checkpoint import CheckpointError, load_checkpoint
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.seven_scenes import load_seven_scenes
 from treeaspp_depth_ros.files import atomic_write_bytes
+from treeaspp_depth_ros.model import VARIANTS
 from treeaspp_depth_ros.weights import DEFAULT_WEIGHTS, SEVEN_SCENES_LICENCE
 
 from .make_demo_weights import calibration_frames, slim_and_calibrate
@@ -111,13 +112,17 @@ def _make(args: argparse.Namespace) -> int:
     if not args.video.is_dir():
         raise DataError(f'training video not found: {args.video} (a 7-Scenes sequence of at '
                         f'least 900 frames; pass --video)')
-    load_config('real_video', {'data.root': str(args.video), 'model.variant': args.variant})
+    config = load_config('real_video', {'data.root': str(args.video),
+                                        'model.variant': args.variant})
+    rooms = (load_config(STAGES[0][0])['data']['synthetic']['sequences'],
+             config['data']['synthetic']['sequences'])
     best = args.source or run_stages(args)
     source = (f'7-Scenes redkitchen frames {TRAIN_FRAMES[0]}-{TRAIN_FRAMES[1] - 1}, every '
               f"{CALIBRATION_STRIDE}th (the training split's Kinect depth)")
     trained_on = ('7-Scenes redkitchen, frames 0-799 of one handheld Kinect v1 sequence (no '
-                  'labels: images only; recorded poses select frame pairs), with 24 procedural '
-                  'rooms of this package; checkpoints chosen on frames 800-899')
+                  f'labels: images only; recorded poses select frame pairs), after {rooms[0]} '
+                  f'procedural rooms of this package and beside {rooms[1]} others; checkpoints '
+                  f'chosen on frames 800-899')
     info = slim_and_calibrate(best, args.output, training_split_frames(args.video), source,
                               trained_on=trained_on, licence=SEVEN_SCENES_LICENCE)
     print(f'wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB) from {best}: '
@@ -133,7 +138,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--video', type=Path, default=DEFAULT_VIDEO,
                         help=f'7-Scenes sequence to learn from (default: {DEFAULT_VIDEO})')
     parser.add_argument('--variant', default='tree_aspp',
-                        choices=('baseline', 'aspp', 'tree_aspp'),
+                        choices=VARIANTS,
                         help="depth network (default: tree_aspp, the paper's)")
     parser.add_argument('--work', type=Path, default=Path('runs/default_weights'),
                         help='stage runs and trajectory.json (default: runs/default_weights)')
