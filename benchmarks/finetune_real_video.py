@@ -58,10 +58,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     bag = make_recording(args.work / 'kitchen_0_799')
     frames = kitchen_heldout()
-    before = score(DepthEstimator(str(args.init), device='cpu', input_size=args.size).predict,
-                   frames, None)
+    start = DepthEstimator(str(args.init), device='cpu', input_size=args.size)
+    before = score(start.predict, frames, None)
     overrides = {
-        'model.variant': DepthEstimator(str(args.init), device='cpu').variant,
+        'model.variant': start.variant,
         'model.init': str(args.init), 'data.format': 'bag', 'data.root': str(bag),
         'data.frames': None, 'data.add_synthetic': False, 'data.sampling': args.sampling,
         'data.pose_topic': 'auto' if args.sampling == 'pose' else None,
