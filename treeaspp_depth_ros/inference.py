@@ -5,6 +5,7 @@ Keeping preprocessing (resize, normalisation), precision handling and the resize
 camera resolution in one place is what makes offline and live evaluation agree.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
@@ -26,6 +27,15 @@ from .view_synthesis import normalize_image
 #: torch's default memory layout for networks the estimator loads itself: channels_last ran
 #: in 0.36-0.88x the NCHW time in interleaved rounds (benchmarks/results/torch_layout.json)
 TORCH_CHANNELS_LAST = True
+
+
+@dataclass
+class Prediction:
+    """One frame's depth in metres at the image's size, and the network's input and output."""
+
+    depth: np.ndarray
+    network_input: torch.Tensor  # [1, 3, h, w] normalised
+    network_depth: torch.Tensor  # [1, 1, h, w] network units (before depth_scale)
 
 
 class DepthEstimator:
@@ -167,8 +177,12 @@ class DepthEstimator:
         """Depth (float32, each at its own image's resolution) for RGB uint8 images."""
         if not images:
             return []
-        batch = self.preprocess(images)
-        depth = self.depth_scale * self.runner(batch)  # network units -> metres
+        return self._to_images(self.runner(self.preprocess(images)), images)
+
+    def _to_images(self, network_depth: torch.Tensor, images: Sequence[np.ndarray]
+                   ) -> List[np.ndarray]:
+        """Scale network depth to metres and resize each map back to its image."""
+        depth = self.depth_scale * network_depth  # network units -> metres
         outputs = []
         for index, rgb in enumerate(images):
             d = depth[index:index + 1]
@@ -180,3 +194,16 @@ class DepthEstimator:
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         """Depth (float32 HxW) for one HxWx3 uint8 RGB image."""
         return self.predict_batch([rgb])[0]
+
+    @torch.inference_mode()
+    def predict_frame(self, rgb: np.ndarray) -> Prediction:
+        """
+        Depth of one image, with the network's input and output kept for the next frame.
+
+        What :class:`..motion.VisualOdometry` pairs with the following frame, so the
+        pose network and the confidence need no second depth pass.
+        """
+        network_input = self.preprocess([rgb])
+        network_depth = self.runner(network_input)
+        return Prediction(self._to_images(network_depth, [rgb])[0], network_input,
+                          network_depth)

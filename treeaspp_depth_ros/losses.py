@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .view_synthesis import inverse_warp
+from .view_synthesis import depth_inconsistency, inverse_warp
 
 SSIM_C1 = 0.01 ** 2
 SSIM_C2 = 0.03 ** 2
@@ -62,8 +62,7 @@ def pairwise_loss(tgt_img: torch.Tensor, ref_img: torch.Tensor, tgt_depth: torch
     warped, valid, projected_depth, computed_depth = inverse_warp(
         ref_img, tgt_depth, ref_depth, pose, K, padding_mode, align_corners)
     diff_img = (tgt_img - warped).abs().clamp(0, 1)
-    diff_depth = ((computed_depth - projected_depth).abs()
-                  / (computed_depth + projected_depth)).clamp(0, 1)
+    diff_depth = depth_inconsistency(computed_depth, projected_depth)
     if with_auto_mask:
         static = (diff_img.mean(1, keepdim=True)
                   < (tgt_img - ref_img).abs().mean(1, keepdim=True)).to(valid.dtype)

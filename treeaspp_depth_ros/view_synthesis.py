@@ -103,6 +103,18 @@ def project(points: torch.Tensor, K: torch.Tensor, pose_mat: torch.Tensor,
     return grid, z.view(b, 1, h, w)
 
 
+def depth_inconsistency(computed_depth: torch.Tensor, projected_depth: torch.Tensor
+                        ) -> torch.Tensor:
+    """
+    SC-SfMLearner's depth disagreement ``|Dc - Dp| / (Dc + Dp)`` in [0, 1] (eq. 3).
+
+    The geometry-consistency loss, its self-discovered mask and the node's confidence all
+    read the same measure, so the confidence says what training optimised.
+    """
+    return ((computed_depth - projected_depth).abs()
+            / (computed_depth + projected_depth)).clamp(0, 1)
+
+
 def inverse_warp(img: torch.Tensor, depth: torch.Tensor, ref_depth: torch.Tensor,
                  pose: torch.Tensor, K: torch.Tensor, padding_mode: str = 'zeros',
                  align_corners: bool = True

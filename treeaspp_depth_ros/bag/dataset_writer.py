@@ -17,6 +17,7 @@ import numpy as np
 from treeaspp_depth_ros.bag import bagio
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.conversions.stamps import make_header
+from treeaspp_depth_ros.data.poses import matrix_to_quaternion
 from treeaspp_depth_ros.data.records import Dataset
 
 DEFAULT_PREFIX = '/camera'
@@ -33,30 +34,11 @@ def _pose_msg(pose: np.ndarray, header):
     from geometry_msgs.msg import PoseStamped
     msg = PoseStamped()
     msg.header = header
-    R = np.asarray(pose, dtype=np.float64)[:3, :3]
     t = np.asarray(pose, dtype=np.float64)[:3, 3]
-    # Rotation matrix -> quaternion (Shepperd's method, numerically stable branch choice).
-    trace = np.trace(R)
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        w, x, y, z = 0.25 * s, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, \
-            (R[1, 0] - R[0, 1]) / s
-    else:
-        i = int(np.argmax(np.diag(R)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(max(1.0 + R[i, i] - R[j, j] - R[k, k], 1e-12))
-        q = np.zeros(3)
-        q[i] = 0.25 * s
-        q[j] = (R[j, i] + R[i, j]) / s
-        q[k] = (R[k, i] + R[i, k]) / s
-        w = (R[k, j] - R[j, k]) / s
-        x, y, z = q
-    norm = np.sqrt(w * w + x * x + y * y + z * z)
+    x, y, z, w = matrix_to_quaternion(pose)
     msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in t)
-    msg.pose.orientation.x = float(x / norm)
-    msg.pose.orientation.y = float(y / norm)
-    msg.pose.orientation.z = float(z / norm)
-    msg.pose.orientation.w = float(w / norm)
+    msg.pose.orientation.x, msg.pose.orientation.y = float(x), float(y)
+    msg.pose.orientation.z, msg.pose.orientation.w = float(z), float(w)
     return msg
 
 

@@ -21,6 +21,26 @@ def quaternion_to_matrix(t: Sequence[float], q: Sequence[float]) -> np.ndarray:
     return pose
 
 
+def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
+    """Return the unit (x, y, z, w) quaternion of a rotation (Shepperd's stable branches)."""
+    R = np.asarray(R, dtype=np.float64)[:3, :3]
+    trace = np.trace(R)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = np.array([(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s,
+                      (R[1, 0] - R[0, 1]) / s, 0.25 * s])
+    else:
+        i = int(np.argmax(np.diag(R)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(max(1.0 + R[i, i] - R[j, j] - R[k, k], 1e-12))
+        q = np.zeros(4)
+        q[i] = 0.25 * s
+        q[j] = (R[j, i] + R[i, j]) / s
+        q[k] = (R[k, i] + R[i, k]) / s
+        q[3] = (R[k, j] - R[j, k]) / s
+    return q / np.linalg.norm(q)
+
+
 def read_pose_matrix(path: Path) -> np.ndarray:
     """One 4x4 pose file (7-Scenes ``frame-NNNNNN.pose.txt``)."""
     try:
