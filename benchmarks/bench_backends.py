@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from treeaspp_depth_ros.backends import is_installed
 from treeaspp_depth_ros.checkpoint import save_checkpoint
+from treeaspp_depth_ros.data.layouts import color_frames
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet, VARIANTS
 from treeaspp_depth_ros.model.cost import gflops
@@ -82,7 +83,7 @@ def latency_rows(variant: str, folder: Path, threads: int, runs: int) -> List:
     if variant == 'tree_aspp' and KITCHEN.is_dir() and is_installed('onnxruntime'):
         probe = DepthEstimator(weights, device='cpu', input_size=SIZE)
         int8_path = quantize_int8(onnx_path, folder / f'{variant}_int8.onnx', calibration_inputs(
-            KITCHEN, SIZE, lambda rgb: probe.preprocess([rgb]).numpy(), limit=16))
+            color_frames(KITCHEN, limit=16)[0], lambda rgb: probe.preprocess([rgb]).numpy()))
     x = torch.randn(1, 3, SIZE[1], SIZE[0])
     estimators = {name: make() for name, make in
                   backend_configs(weights, onnx_path, int8_path, threads).items()}
@@ -156,7 +157,7 @@ def int8_accuracy(folder: Path) -> Dict:
     fp32 = export_onnx(DEMO_WEIGHTS, folder / 'demo.onnx')
     probe = DepthEstimator(DEMO_WEIGHTS, device='cpu')
     int8 = quantize_int8(fp32, folder / 'demo_int8.onnx', calibration_inputs(
-        KITCHEN, probe.input_size, lambda rgb: probe.preprocess([rgb]).numpy(), limit=16))
+        color_frames(KITCHEN, limit=16)[0], lambda rgb: probe.preprocess([rgb]).numpy()))
     result = {'weights': 'shipped demo weights (baseline, 64x64, metric)',
               'frames': f'7scenes-redkitchen, {len(dataset)} frames, INT8 calibrated on the '
                         'first 16', 'protocol': 'median-scaled AbsRel, 0.1-10 m'}

@@ -278,3 +278,21 @@ def test_existing_output_is_not_replaced(tmp_path, capsys):
 def test_loader_reports_unknown_format(tmp_path):
     with pytest.raises(Exception, match='unknown dataset format'):
         load_dataset('kitti', tmp_path)
+
+
+def test_folder_layout_leaves_a_depth_png_out_of_the_colour_frames(tmp_path, capsys):
+    """The TUM sample holds color.png and depth.png: one colour frame, and the tool says so."""
+    sample = needs(DATA / 'tum-fr3-long-office')
+    bag = tmp_path / 'bag'
+    assert main(['make-bag', str(sample), '--format', 'folder', '--intrinsics',
+                 '535.4,539.2,320.1,247.6', '-o', str(bag)]) == 0
+    out = capsys.readouterr().out
+    assert '1 of 1 colour frames' in out and 'depth.png' in out, out
+    messages, _, _ = read_bag(bag)
+    assert len(messages['/camera/image_raw']) == 1
+    only_depth = tmp_path / 'only_depth'
+    only_depth.mkdir()
+    shutil.copy(sample / 'depth.png', only_depth / 'frame.png')
+    assert main(['make-bag', str(only_depth), '--format', 'folder', '--intrinsics',
+                 '535.4,539.2,320.1,247.6', '-o', str(tmp_path / 'bag2')]) == 1
+    assert 'no colour frames' in capsys.readouterr().err

@@ -1,9 +1,11 @@
 """The neutral data package: one frame order, one intrinsics parser, its own error, no ROS."""
 
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 
+from conftest import DATA, needs
 import cv2
 import numpy as np
 import pytest
@@ -11,8 +13,9 @@ import pytest
 from treeaspp_depth_ros.cli import main
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.files import list_images
+from treeaspp_depth_ros.data.images import read_rgb
 from treeaspp_depth_ros.data.intrinsics import parse_intrinsics, read_intrinsics
-from treeaspp_depth_ros.data.layouts import load_dataset
+from treeaspp_depth_ros.data.layouts import color_frames, load_dataset
 from treeaspp_depth_ros.data.sc_depth import load_scene_folder
 from treeaspp_depth_training.data.scenes import load_video
 
@@ -95,3 +98,15 @@ def test_data_package_needs_no_ros_torch_cli_or_training():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == '[]'
+
+
+def test_a_16_bit_depth_map_is_never_read_as_colour(tmp_path):
+    """read_rgb refuses it, however named; the layouts find the same colour frames."""
+    nyu = needs(DATA / 'nyu-v2-samples')
+    renamed = tmp_path / 'frame.png'
+    shutil.copy(nyu / 'sync_depth_00000.png', renamed)
+    with pytest.raises(DataError, match='16-bit'):
+        read_rgb(renamed)
+    frames, used = color_frames(nyu)
+    assert [p.name for p in frames] == ['rgb_00000.jpg', 'rgb_00050.jpg', 'rgb_00100.jpg']
+    assert used.startswith('3 of 3 colour frames (nyu-test layout')

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from conftest import DATA, needs
 import cv2
 import numpy as np
 import onnx
@@ -131,3 +132,16 @@ def test_exported_file_loads_where_a_checkpoint_does(tree_onnx, tmp_path, capsys
     assert main(['predict', '--weights', str(output), '--backend', 'tensorrt', str(image),
                  '--output-dir', str(tmp_path / 'out')]) == 1
     assert 'python3 -m pip install onnx tensorrt' in capsys.readouterr().err
+
+
+def test_int8_calibration_takes_only_the_colour_frames_of_a_layout(
+        baseline_weights, tmp_path, capsys):
+    """The NYU sample holds 3 RGB and 3 sync_depth PNGs: 3 calibration frames, said, recorded."""
+    nyu = needs(DATA / 'nyu-v2-samples')
+    output = tmp_path / 'int8.onnx'
+    assert main(['export', '--weights', str(baseline_weights), '--input-size', '64x64',
+                 '--int8', '--calibration', str(nyu), '--output', str(output)]) == 0
+    assert '[export] INT8 calibration on 3 of 3 colour frames (nyu-test layout' in \
+        capsys.readouterr().out
+    metadata = {p.key: p.value for p in onnx.load(str(output)).metadata_props}
+    assert metadata['calibration_frames'] == '3'

@@ -15,7 +15,7 @@ import hashlib
 import json
 from pathlib import Path
 import tempfile
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 import warnings
 
 import numpy as np
@@ -24,6 +24,7 @@ import torch
 from . import __version__
 from .checkpoint import (CheckpointError, depth_net_from_checkpoint, load_checkpoint,
                          read_scale_sidecar, training_input_size)
+from .data.images import read_rgb
 from .files import atomic_write_bytes
 from .sizes import check_input_size, DEFAULT_INPUT_SIZE
 from .view_synthesis import IMAGE_MEAN, IMAGE_STD
@@ -265,21 +266,13 @@ def quantize_int8(source: PathLike, output: PathLike,
     return save_onnx_model(model, output)
 
 
-def calibration_inputs(folder: PathLike, input_size: Tuple[int, int],
-                       preprocess: Callable[[np.ndarray], np.ndarray],
-                       limit: int = 64) -> Iterable[np.ndarray]:
-    """Normalised inputs from the image files in `folder` (sorted, at most `limit`)."""
-    import cv2
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f'calibration folder not found: {folder}')
-    suffixes = {'.png', '.jpg', '.jpeg', '.bmp', '.ppm'}
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes
-                   and '.depth.' not in p.name)[:limit]
-    if not files:
-        raise ValueError(f'no images (png/jpg) in the calibration folder {folder}')
-    for path in files:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f'calibration image {path} is not readable')
-        yield preprocess(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+def calibration_inputs(frames: Sequence[PathLike],
+                       preprocess: Callable[[np.ndarray], np.ndarray]) -> Iterator[np.ndarray]:
+    """
+    Normalised inputs from colour frame files (:func:`.data.layouts.color_frames` finds them).
+
+    The files come from a layout's own reader, never a folder's every image: a depth map read
+    as colour would calibrate the INT8 ranges on grey noise.
+    """
+    for path in frames:
+        yield preprocess(read_rgb(path))

@@ -12,7 +12,7 @@ from treeaspp_depth_ros.bag import bagio
 from treeaspp_depth_ros.bag.dataset_writer import (DEFAULT_FRAME_ID, DEFAULT_PREFIX,
                                                    write_dataset_bag)
 from treeaspp_depth_ros.conversions.stamps import NS_PER_S, seconds_to_ns
-from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
+from treeaspp_depth_ros.data.layouts import describe_frames, FORMATS, load_dataset
 from treeaspp_depth_ros.data.records import DEFAULT_START_NS
 
 
@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         args.format, args.src, intrinsics=args.intrinsics, depth_dir=args.depth_dir,
         depth_unit=args.depth_unit, fps=args.fps,
         start_ns=seconds_to_ns(args.start_time), max_difference=args.max_dt)
+    print(f'reading {describe_frames(dataset, args.max_frames)}')
     summary = write_dataset_bag(
         dataset, args.output, storage=args.storage, depth_encoding=args.depth_encoding,
         frame_id=args.frame_id, topic_prefix=args.topic_prefix,

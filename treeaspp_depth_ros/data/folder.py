@@ -6,7 +6,7 @@ from typing import Optional
 
 from .errors import DataError
 from .files import IMAGE_SUFFIXES, list_images, require_dir
-from .images import image_size
+from .images import image_size, split_color_images
 from .intrinsics import find_intrinsics_file, intrinsics_from_fov, parse_intrinsics
 from .records import Dataset, DEFAULT_START_NS, Frame, frame_stamps
 
@@ -23,11 +23,18 @@ def load_folder(src: Path, intrinsics: Optional[str] = None, depth_dir: Optional
     """
     Images in `src` (natural sort), optional depth with the same file stems in `depth_dir`.
 
+    Single-channel 16-bit images in `src` are depth maps, not frames: they are left out and
+    named in ``info['skipped_depth_images']``.
+
     `need_intrinsics=False` (scale calibration) accepts a folder without intrinsics; K is then
     a placeholder: the focal length equal to the image width, the principal point at the centre.
     """
     src = require_dir(src, 'image folder')
-    images = list_images(src)
+    images, depth_maps = split_color_images(list_images(src))
+    if not images and depth_maps:
+        raise DataError(
+            f'image folder {src} holds only single-channel 16-bit images (depth maps such as '
+            f'{depth_maps[0].name}), no colour frames')
     if not images:
         raise DataError(f'image folder {src} contains no images ({", ".join(IMAGE_SUFFIXES)})')
     width, height = image_size(images[0])
@@ -57,5 +64,8 @@ def load_folder(src: Path, intrinsics: Optional[str] = None, depth_dir: Optional
                     f'{frame.rgb_path.stem}.png or .npy); image and depth counts must match')
             frame.depth_path = match
             frame.depth_stamp_ns = frame.stamp_ns
+    info = {}
+    if depth_maps:  # what was left out, for the tools to say
+        info['skipped_depth_images'] = ', '.join(p.name for p in depth_maps)
     return Dataset(name='folder', root=src, K=K, width=width, height=height, frames=frames,
-                   depth_unit=0.001 if depth_unit is None else depth_unit)
+                   depth_unit=0.001 if depth_unit is None else depth_unit, info=info)

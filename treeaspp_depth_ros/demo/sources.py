@@ -12,9 +12,8 @@ from typing import Optional
 import numpy as np
 
 from ..cli import CommandError
-from ..data.layouts import load_dataset
+from ..data.layouts import detect_format, load_dataset
 from ..data.records import Dataset, from_arrays
-from ..data.seven_scenes import is_seven_scenes
 from ..data.synthetic import generate_sequence
 
 SYNTHETIC = 'synthetic'
@@ -41,14 +40,13 @@ def folder_dataset(path: Path) -> Dataset:
     """
     Read a folder in one of the layouts make-bag reads, detected from its files.
 
-    7-Scenes (``frame-*.color.png|jpg``), TUM RGB-D (``rgb.txt``), or plain images with
+    7-Scenes (``frame-*.color.png|jpg``), TUM RGB-D (``rgb.txt``), NYU, or plain images with
     intrinsics (``intrinsics.txt``, ``camera-intrinsics.txt`` or SC-Depth's ``cam.txt``) and
     optional ground truth in ``depth/`` (same file stems, 16-bit millimetres).
     """
-    if is_seven_scenes(path):
-        return load_dataset('7scenes', path)
-    if (path / 'rgb.txt').is_file():
-        return load_dataset('tum', path)
+    fmt = detect_format(path)
+    if fmt != 'folder':
+        return load_dataset(fmt, path)
     depth_dir = path / 'depth'
     return load_dataset('folder', path, depth_dir=depth_dir if depth_dir.is_dir() else None)
 

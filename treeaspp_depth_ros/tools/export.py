@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 import tempfile
+from typing import List
 
 import numpy as np
 
@@ -10,6 +11,7 @@ from ..backends import BackendUnavailable
 from ..checkpoint import CheckpointError
 from ..cli import CommandError
 from ..cli_options import add_input_size_option, add_weights_option
+from ..data.layouts import AUTO, color_frames, FORMATS
 from ..onnx_export import (calibration_inputs, export_onnx, is_onnx_path, OPSET, quantize_int8,
                            read_onnx_info)
 
@@ -26,7 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='static INT8 quantisation (QDQ) for CPU backends; needs '
                              '--calibration')
     parser.add_argument('--calibration', type=Path, default=None,
-                        help='folder of RGB frames from the target camera for --int8')
+                        help='dataset folder of frames from the target camera for --int8; '
+                             'its colour frames are found by its layout (depth maps never '
+                             'count)')
+    parser.add_argument('--calibration-format', default=AUTO, choices=(AUTO,) + FORMATS,
+                        help='layout of --calibration (default: detected from its files)')
     parser.add_argument('--calibration-frames', type=int, default=64,
                         help='at most this many calibration frames (default 64)')
 
@@ -40,11 +46,18 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or args.weights.with_name(args.weights.stem + suffix)
     if output.resolve() == args.weights.resolve():
         raise CommandError(f'--output {output} would overwrite the input')
+    frames: List[Path] = []
+    if args.int8:  # the frames are checked before the export starts
+        if args.calibration_frames < 1:
+            raise CommandError('--calibration-frames must be at least 1')
+        frames, used = color_frames(args.calibration, args.calibration_format,
+                                    limit=args.calibration_frames)
+        print(f'[export] INT8 calibration on {used}')
     try:
         if not args.int8:
             export_onnx(args.weights, output, args.input_size, opset=args.opset)
         else:
-            _export_int8(args, output)
+            _export_int8(args, output, frames)
         info = read_onnx_info(output)
     except (BackendUnavailable, CheckpointError, ValueError, ImportError) as error:
         raise CommandError(str(error)) from None
@@ -54,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_int8(args: argparse.Namespace, output: Path) -> None:
+def _export_int8(args: argparse.Namespace, output: Path, frames: List[Path]) -> None:
     from ..inference import DepthEstimator
     with tempfile.TemporaryDirectory() as folder:
         if is_onnx_path(args.weights):  # quantise an existing fp32 export
@@ -69,6 +82,4 @@ def _export_int8(args: argparse.Namespace, output: Path) -> None:
 
         def preprocess(rgb: np.ndarray) -> np.ndarray:
             return estimator.preprocess([rgb]).numpy()
-        inputs = calibration_inputs(args.calibration, info.input_size, preprocess,
-                                    limit=args.calibration_frames)
-        quantize_int8(fp32, output, inputs)
+        quantize_int8(fp32, output, calibration_inputs(frames, preprocess))
