@@ -433,11 +433,11 @@ def test_gpu_failure_falls_back_to_cpu(checkpoint, kitchen_rgb):
             if torch.cuda.is_available():
                 pytest.skip('a real GPU is present; this test needs a machine without one')
             node._estimator.device = torch.device('cuda')
-            depth = node._infer(kitchen_rgb)
+            depth = node._infer(kitchen_rgb).depth
             assert depth.shape == (480, 640) and np.isfinite(depth).all()
             assert node._estimator.device.type == 'cpu'
             assert node.stats.snapshot()['gpu_fallbacks'] == 1
-            assert node._infer(kitchen_rgb).shape == (480, 640)  # stays on the CPU
+            assert node._infer(kitchen_rgb).depth.shape == (480, 640)  # stays on the CPU
             assert node.stats.snapshot()['gpu_fallbacks'] == 1
         finally:
             node.shutdown()

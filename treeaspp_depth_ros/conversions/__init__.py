@@ -17,6 +17,8 @@ from treeaspp_depth_ros.conversions.image import (
     compressed_msg_to_rgb,
     depth_image_msg_to_array,
     depth_to_image_msg,
+    float_image_msg_to_array,
+    float_to_image_msg,
     image_msg_to_rgb,
     ImageConversionError,
     rgb_to_image_msg,
@@ -31,6 +33,7 @@ from treeaspp_depth_ros.conversions.pointcloud import (
 __all__ = [
     'camera_info_to_K', 'CameraInfoError', 'colorize_depth', 'compressed_msg_to_rgb',
     'depth_image_msg_to_array', 'depth_to_image_msg', 'depth_to_pointcloud2',
+    'float_image_msg_to_array', 'float_to_image_msg',
     'image_msg_to_rgb', 'ImageConversionError', 'make_camera_info', 'PointCloudBuilder',
     'pointcloud2_to_array', 'rgb_to_image_msg', 'scale_camera_info', 'SUPPORTED_ENCODINGS',
 ]

@@ -311,6 +311,22 @@ def depth_to_image_msg(depth_m: np.ndarray, header: Any, encoding: str = '32FC1'
     return _filled_image(header, pixels, encoding)
 
 
+def float_to_image_msg(values: np.ndarray, header: Any) -> Image:
+    """Build a 32FC1 image of HxW values as they are (a confidence map: 0 is a value here)."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if values.ndim != 2:
+        raise ImageConversionError(f'expected an HxW array, got shape {values.shape}')
+    return _filled_image(header, values, '32FC1')
+
+
+def float_image_msg_to_array(msg: Any) -> np.ndarray:
+    """Read a 32FC1 image's values as they are (no depth validity rule), a new HxW array."""
+    if str(msg.encoding) != '32FC1':
+        raise ImageConversionError(f'expected a 32FC1 image, got {msg.encoding!r}')
+    rows = _pixel_rows(msg, 1, 4).view(np.dtype(f'{">" if msg.is_bigendian else "<"}f4'))
+    return rows.astype(np.float32)
+
+
 def depth_image_msg_to_array(msg: Any) -> np.ndarray:
     """
     Read a depth image (``32FC1`` metres or ``16UC1``/``mono16`` millimetres) as HxW metres.

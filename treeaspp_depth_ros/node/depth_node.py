@@ -24,7 +24,9 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+import cv2
 from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
@@ -59,6 +61,9 @@ class DepthNodeCore:
         self._estimator = None  # inference.DepthEstimator once configured
         self._scaled_for: Optional[params.NodeConfig] = None  # the set the scale was chosen for
         self._floor = None  # floor.RunningFloorScale with scale_source camera_height
+        self._motion = None  # motion.VisualOdometry when the weights hold a pose network
+        self._motion_note = ''  # why there is no odometry/confidence, for diagnostics
+        self._tf = None  # tf2_ros.TransformBroadcaster with publish_odom_tf, where installed
         self._entities: List[Any] = []
         self._worker: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -93,6 +98,9 @@ class DepthNodeCore:
         values = {spec.name: self.get_parameter(spec.name).value for spec in params.PARAMETERS}
         values.update({p.name: p.value for p in changed if p.name in params.SPECS})
         errors = params.validate(values)
+        if values['min_confidence'] > 0 and self._estimator is not None and \
+                self._motion is None:
+            errors.append(f'min_confidence needs a pose network: {self._motion_note}')
         if errors:
             return SetParametersResult(successful=False, reason='; '.join(errors))
         return SetParametersResult(successful=True)
@@ -107,6 +115,11 @@ class DepthNodeCore:
         # with the floor, raw network depth: _floor_metric scales every frame
         self._estimator.use_depth_scale(config.depth_scale if config.depth_scale > 0 else None,
                                         raw=self._floor is not None)
+        if self._motion is not None:
+            self._motion.max_gap_s, self._motion.max_speed = config.odom_max_gap, \
+                config.odom_max_speed
+            self._motion.max_angular_speed = config.odom_max_angular_speed
+            self._motion.relative_error = config.odom_relative_error
         self._scaled_for = config
 
     # ---------------------------------------------------------------- bring-up
@@ -158,6 +171,7 @@ class DepthNodeCore:
             from ..floor import down_direction, RunningFloorScale
             self._floor = RunningFloorScale(config.camera_height, config.floor_window,
                                             down_direction(config.camera_pitch_deg))
+        self._motion = self._make_motion(config, estimator, weights)
         self._cpu_threads = torch.get_num_threads()
         self._apply_depth_scale(config)
         log = self.get_logger()
@@ -178,6 +192,25 @@ class DepthNodeCore:
                         'depth is published with scale 1.0 and is only correct up to scale; '
                         'run `treeaspp-depth calibrate-scale` or set depth_scale')
 
+    def _make_motion(self, config: params.NodeConfig, estimator: Any, weights: Any) -> Any:
+        """Load the pose network (odometry, confidence) when the weights hold one."""
+        from ..checkpoint import CheckpointError, load_pose_net
+        from ..motion import VisualOdometry
+        try:
+            pose_net = load_pose_net(estimator.checkpoint)
+        except CheckpointError as error:
+            self._motion_note = f'{weights} has no pose network ({error})'
+            if config.publish_odometry or config.min_confidence > 0:
+                raise StartupError(
+                    f'publish_odometry and min_confidence need a pose network, but '
+                    f'{self._motion_note}: use a training checkpoint (best.pth) or the shipped '
+                    'default weights') from None
+            return None
+        self._motion_note = ''
+        return VisualOdometry(pose_net, estimator.device, config.odom_max_gap,
+                              config.odom_max_speed, config.odom_max_angular_speed,
+                              config.odom_relative_error)
+
     def _create_topics(self, config: params.NodeConfig) -> None:
         make_pub = self.create_lifecycle_publisher if self._lifecycle else self.create_publisher
         options = qos.overrides()
@@ -189,7 +222,13 @@ class DepthNodeCore:
                 'depth_camera_info': (CameraInfo, 'depth/camera_info', qos.output_qos()),
                 'depth_colored': (Image, 'depth/image_colored', qos.output_qos()),
                 'points': (PointCloud2, 'points', qos.points_qos()),
+                'confidence': (Image, 'depth/confidence', qos.output_qos()),
+                **({'odom': (Odometry, 'odom', qos.output_qos())}
+                   if config.publish_odometry else {}),
             }.items()}
+        self._tf = None
+        if config.publish_odom_tf:
+            self._tf = self._make_tf_broadcaster()
         self._diag_pub = make_pub(DiagnosticArray, 'diagnostics', qos.output_qos(),
                                   qos_overriding_options=options)
         if config.use_compressed:
@@ -207,6 +246,22 @@ class DepthNodeCore:
         timer = self.create_timer(config.diagnostics_period, self._publish_diagnostics)
         self._entities = [image_sub, info_sub, timer, *self._output_pubs.values(),
                           self._diag_pub]
+        if config.publish_odometry:
+            self.get_logger().info(
+                f'visual odometry on {self.resolve_topic_name("odom")} in frame '
+                f'{config.odom_frame!r} (the first camera pose; one pose-network pass per frame '
+                'while it has a subscriber)')
+
+    def _make_tf_broadcaster(self) -> Any:
+        """Make a TF broadcaster where tf2_ros is installed (ROS); else warn and return None."""
+        try:
+            from tf2_ros import TransformBroadcaster
+        except ImportError:
+            self.get_logger().warning(
+                'publish_odom_tf: tf2_ros is not installed here, so no odom -> camera transform '
+                'is broadcast; odom is still published (install ros-<distro>-tf2-ros)')
+            return None
+        return TransformBroadcaster(self)
         self.get_logger().info(
             f'listening on {self._image_topic} and {self.resolve_topic_name("camera_info")}; '
             f'publishing {self.resolve_topic_name("depth/image")}, '
@@ -231,6 +286,8 @@ class DepthNodeCore:
                 self.destroy_publisher(entity)
         self._entities = []
         self._estimator = None
+        self._motion = None
+        self._tf = None
         self._intrinsics.reset()
 
     # ---------------------------------------------------------------- callbacks (executor)
@@ -311,17 +368,26 @@ class DepthNodeCore:
         if intrinsics.source == SCALED:
             self.stats.problem('camera_info_other_resolution')
         started = time.monotonic()
-        depth = self._infer(rgb)
+        prediction = self._infer(rgb)
+        depth = prediction.depth
         inference_s = time.monotonic() - started
+        scale = self._estimator.depth_scale
         if self._floor is not None:
             depth = self._floor_metric(depth, intrinsics.K)
             if depth is None:
                 self.stats.count('waiting_floor')
                 return
+            scale = self._floor.scale
         publishers = self._output_pubs
-        for key, out in self._outputs.messages(
-                depth, rgb, intrinsics, config,
-                wanted=lambda name: publishers[name].get_subscription_count() > 0):
+
+        def wanted(name: str) -> bool:
+            return name in publishers and publishers[name].get_subscription_count() > 0
+        confidence = None
+        if self._motion is not None:
+            confidence = self._measure_motion(prediction, msg.header, intrinsics.K, scale,
+                                              config, wanted)
+        for key, out in self._outputs.messages(depth, rgb, intrinsics, config, wanted=wanted,
+                                               confidence=confidence):
             if not self._active:
                 return
             publishers[key].publish(out)
@@ -329,7 +395,55 @@ class DepthNodeCore:
         done = time.monotonic()
         self.stats.frame_done(latency_s, done - received, inference_s, done - taken)
 
-    def _infer(self, rgb: np.ndarray) -> np.ndarray:
+    def _measure_motion(self, prediction: Any, header: Any, K: np.ndarray, scale: float,
+                        config: params.NodeConfig, wanted: Any) -> Optional[np.ndarray]:
+        """
+        Pair the frame with the previous one: publish odom, return the confidence if wanted.
+
+        The confidence map has the image's size; a frame without a measured pair (the first,
+        a reset) gets 0 everywhere: no evidence either way.
+        """
+        from ..motion import MotionFrame, twist
+        height, width = prediction.depth.shape
+        want_pose = config.publish_odometry and (wanted('odom') or self._tf is not None)
+        want_confidence = wanted('confidence') or config.min_confidence > 0
+        result = self._motion.step(
+            MotionFrame(prediction.network_input, prediction.network_depth,
+                        stamp_to_ns(header.stamp), (width, height), K),
+            scale, want_pose, want_confidence)
+        if want_pose:
+            self._publish_odometry(result, header, config, twist)
+        if not want_confidence:
+            return None
+        if result.confidence is None:
+            return np.zeros((height, width), np.float32)
+        return cv2.resize(result.confidence, (width, height), interpolation=cv2.INTER_LINEAR)
+
+    def _publish_odometry(self, result: Any, header: Any, config: params.NodeConfig,
+                          twist: Any) -> None:
+        from ..conversions.stamps import make_header
+        from .outputs import odometry_message
+        motion = self._motion
+        measured = result.relative is not None
+        velocity = twist(result.relative, result.dt) if measured else None
+        rate_variance = motion.step_variance(result.relative) / result.dt ** 2 \
+            if measured else None
+        odom_header = make_header(stamp_to_ns(header.stamp), config.odom_frame)
+        msg = odometry_message(motion.pose, motion.pose_variance, odom_header,
+                               header.frame_id, velocity, rate_variance)
+        self._output_pubs['odom'].publish(msg)
+        if self._tf is not None:
+            from geometry_msgs.msg import TransformStamped
+            transform = TransformStamped()
+            transform.header, transform.child_frame_id = odom_header, header.frame_id
+            position = msg.pose.pose.position
+            transform.transform.translation.x = position.x
+            transform.transform.translation.y = position.y
+            transform.transform.translation.z = position.z
+            transform.transform.rotation = msg.pose.pose.orientation
+            self._tf.sendTransform(transform)
+
+    def _infer(self, rgb: np.ndarray) -> Any:
         """Predict depth; on a GPU failure (out of memory, device lost) continue on the CPU."""
         estimator = self._estimator
         self._inferences += 1
@@ -339,7 +453,7 @@ class DepthNodeCore:
                 import torch
                 raise torch.cuda.OutOfMemoryError(
                     f'CUDA out of memory (simulated by {GPU_FAULT_ENV}={self._gpu_fault_at})')
-            return estimator.predict(rgb)
+            return estimator.predict_frame(rgb)
         except Exception as error:  # noqa: B902 - OOM, lost device, driver errors alike
             if estimator.device.type != 'cuda' and not injected:
                 raise
@@ -348,7 +462,9 @@ class DepthNodeCore:
             self.stats.count('gpu_fallbacks', f'GPU failure, now on CPU: {reason}')
             self._device_note = f' (fell back from cuda: {reason})'
             estimator.fall_back_to_cpu()
-            return estimator.predict(rgb)
+            if self._motion is not None:
+                self._motion.to(estimator.device)
+            return estimator.predict_frame(rgb)
 
     def _floor_metric(self, raw: np.ndarray, K: np.ndarray) -> Optional[np.ndarray]:
         """Metres from the running floor estimate (this frame updates it if it shows a floor)."""
@@ -381,6 +497,7 @@ class DepthNodeCore:
             'scale_is_metric': str(estimator.scale_is_metric).lower(),
             **self._weights_origin,
         }
+        details.update(self._motion_details(config))
         floor = self._floor
         if floor is not None:
             scale, spread = floor.scale, floor.spread
@@ -397,6 +514,28 @@ class DepthNodeCore:
             f'{self.get_fully_qualified_name()}: depth', str(estimator.device),
             self.stats.snapshot(), self._image_topic, details)]
         self._diag_pub.publish(array)
+
+    def _motion_details(self, config: params.NodeConfig) -> Dict[str, Any]:
+        """Say what the pose network does and costs (odometry, confidence) for diagnostics."""
+        motion = self._motion
+        if motion is None:
+            return {'pose_network': f'none: {self._motion_note}'}
+        details = {
+            'pose_network': 'loaded',
+            'odometry': 'on' if config.publish_odometry else 'off',
+            'pose_pairs': motion.pairs,
+            'pose_ms_mean': f'{1000 * motion.pose_seconds / motion.pairs:.1f}'
+            if motion.pairs else '',
+            'odom_resets': sum(count for reason, count in motion.resets.items()
+                               if reason != 'first_frame'),
+            'min_confidence': f'{config.min_confidence:g}',
+        }
+        details.update({f'odom_resets_{reason}': count
+                        for reason, count in sorted(motion.resets.items())})
+        if config.publish_odometry:
+            x, y, z = motion.pose[:3, 3]
+            details['odom_position_m'] = f'{x:.3f} {y:.3f} {z:.3f}'
+        return details
 
 
 class DepthNode(DepthNodeCore, Node):
@@ -419,6 +558,10 @@ class DepthLifecycleNode(DepthNodeCore, LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         LifecycleNode.__init__(self, NODE_NAME, **kwargs)
         self._init_core(lifecycle=True)
+        # else the log ends at the Fast DDS line and a user cannot tell it waits for them
+        self.get_logger().info(
+            f'unconfigured, waiting for configure (ros2 lifecycle set '
+            f'{self.get_fully_qualified_name()} configure; the model is loaded then)')
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:

@@ -15,6 +15,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Tuple
 
+from nav_msgs.msg import Odometry
 import numpy as np
 from sensor_msgs.msg import CameraInfo
 
@@ -26,12 +27,15 @@ from ..conversions.camera_info import (
     scale_camera_info,
 )
 from ..conversions.colormap import colorize_depth
-from ..conversions.image import depth_to_image_msg, rgb_to_image_msg
+from ..conversions.image import depth_to_image_msg, float_to_image_msg, rgb_to_image_msg
 from ..conversions.pointcloud import PointCloudBuilder
+from ..data.poses import matrix_to_quaternion
 from ..pinhole import intrinsics_from_fov, intrinsics_matrix
 
 #: where a frame's intrinsics came from (``Intrinsics.source``)
 CAMERA_INFO, SCALED, INVALID, MISSING = 'camera_info', 'scaled', 'invalid', 'missing'
+#: a variance that says "not measured" (robot_localization and friends then ignore it)
+UNKNOWN_VARIANCE = 1.0e6
 
 
 @dataclass(frozen=True)
@@ -146,19 +150,24 @@ class OutputBuilder:
         self._clouds: Optional[PointCloudBuilder] = None
 
     def messages(self, depth: np.ndarray, rgb: np.ndarray, intrinsics: Intrinsics,
-                 config: NodeConfig, wanted: Callable[[str], bool] = lambda key: True
-                 ) -> Iterator[Tuple[str, Any]]:
+                 config: NodeConfig, wanted: Callable[[str], bool] = lambda key: True,
+                 confidence: Optional[np.ndarray] = None) -> Iterator[Tuple[str, Any]]:
         """
-        Yield ``(key, message)``: depth, depth_camera_info, depth_colored, points.
+        Yield ``(key, message)``: depth, depth_camera_info, confidence, depth_colored, points.
 
-        ``depth`` is the network's metres at the image's size (not modified); colour map and
-        cloud follow ``publish_colored``/``publish_points`` and are built only when
-        ``wanted(key)`` (someone subscribes).
+        ``depth`` is the network's metres at the image's size (not modified); pixels whose
+        ``confidence`` (same size, when measured) is below ``min_confidence`` become NaN in
+        depth and cloud. Confidence, colour map and cloud are built only when ``wanted(key)``
+        (someone subscribes), the last two also only with ``publish_colored``/``points``.
         """
         depth = limit_range(depth, config.min_depth, config.max_depth)
+        if confidence is not None and config.min_confidence > 0:
+            depth[confidence < config.min_confidence] = np.nan
         header = intrinsics.info.header
         yield 'depth', depth_to_image_msg(depth, header)
         yield 'depth_camera_info', intrinsics.info
+        if confidence is not None and wanted('confidence'):
+            yield 'confidence', float_to_image_msg(confidence, header)
         if config.publish_colored and wanted('depth_colored'):
             yield 'depth_colored', rgb_to_image_msg(colorize_depth(depth), header)
         if config.publish_points and wanted('points'):
@@ -168,3 +177,40 @@ class OutputBuilder:
                 clouds = self._clouds = PointCloudBuilder(config.points_rgb, config.points_stride)
             yield 'points', clouds.build(depth, intrinsics.K, header,
                                          rgb if config.points_rgb else None)
+
+
+def odometry_message(pose: np.ndarray, pose_variance: np.ndarray, header: Any,
+                     child_frame: str, velocity: Optional[Tuple[np.ndarray, np.ndarray]],
+                     velocity_variance: np.ndarray) -> Odometry:
+    """
+    Build nav_msgs/Odometry from the chained camera pose and the last pair's twist.
+
+    ``header`` carries the image's stamp and the odom frame; the twist is in ``child_frame``
+    (the camera), as nav_msgs specifies. Without a measured pair (``velocity`` None: first
+    frame, a reset) the twist is zero with a variance of 1e6: unknown, not "standing still".
+    """
+    msg = Odometry()
+    msg.header = header
+    msg.child_frame_id = child_frame
+    position = msg.pose.pose.position
+    position.x, position.y, position.z = (float(v) for v in pose[:3, 3])
+    orientation = msg.pose.pose.orientation
+    orientation.x, orientation.y, orientation.z, orientation.w = (
+        float(v) for v in matrix_to_quaternion(pose))
+    msg.pose.covariance = _diagonal_covariance(pose_variance)
+    if velocity is None:
+        msg.twist.covariance = _diagonal_covariance(np.full(6, UNKNOWN_VARIANCE))
+    else:
+        linear, angular = velocity
+        msg.twist.twist.linear.x, msg.twist.twist.linear.y, msg.twist.twist.linear.z = (
+            float(v) for v in linear)
+        msg.twist.twist.angular.x, msg.twist.twist.angular.y, msg.twist.twist.angular.z = (
+            float(v) for v in angular)
+        msg.twist.covariance = _diagonal_covariance(velocity_variance)
+    return msg
+
+
+def _diagonal_covariance(variances: np.ndarray) -> np.ndarray:
+    covariance = np.zeros((6, 6))
+    covariance[np.diag_indices(6)] = variances
+    return covariance.ravel()

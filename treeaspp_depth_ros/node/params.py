@@ -95,6 +95,30 @@ PARAMETERS: Tuple[ParamSpec, ...] = (
     ParamSpec('floor_window', 30, 'scale_source camera_height: the scale is the median of '
               'the last this many frames that showed a floor, each counted by its floor '
               'inliers.', 1, 10000, 1, read_only=True),
+    ParamSpec('publish_odometry', False, 'Run the pose network on (previous, current) '
+              'frame and publish the chained camera motion on odom (nav_msgs/Odometry, '
+              "metres with the depth's scale); one pose-network pass per frame while odom "
+              'has a subscriber (or publish_odom_tf is on).', read_only=True),
+    ParamSpec('odom_frame', 'odom', "header.frame_id of odom: the first camera pose's "
+              "optical frame (x right, y down, z forward); child_frame_id is the image's "
+              'frame.'),
+    ParamSpec('publish_odom_tf', False, 'Also broadcast odom_frame -> image frame on /tf '
+              '(needs tf2_ros, present on a ROS install; without it a warning and odom '
+              'only). Only for a camera that is the root of its TF tree.', read_only=True),
+    ParamSpec('odom_max_gap', 0.5, 'Seconds between two processed frames beyond which the '
+              'pair is not measured (odometry reset: the pose holds, diagnostics count it).',
+              0.01, 60.0),
+    ParamSpec('odom_max_speed', 3.0, 'A measured motion faster than this (m/s) is taken as '
+              'a failure and resets instead of moving the pose.', 0.01, 1000.0),
+    ParamSpec('odom_max_angular_speed', 6.0, 'A measured rotation faster than this (rad/s) '
+              'resets instead of turning the pose.', 0.01, 1000.0),
+    ParamSpec('odom_relative_error', 0.2, 'Assumed error of each measured step, as a '
+              'fraction of it, for the odom covariances (the pose network gives none; '
+              'variances add up along the path).', 0.0, 10.0),
+    ParamSpec('min_confidence', 0.0, 'Pixels whose geometric confidence (depth/confidence: '
+              "agreement with the previous frame's depth warped by the measured motion) is "
+              'below this become NaN in depth/image and points; 0 = off. Frames without a '
+              'previous frame have confidence 0.', 0.0, 1.0),
     ParamSpec('min_depth', 0.1, 'Depth below this (metres) is published as NaN.', 0.0, 1000.0),
     ParamSpec('max_depth', 10.0, 'Depth above this (metres) is published as NaN.', 0.0, 1000.0),
     ParamSpec('use_compressed', False, 'Subscribe to <image>/compressed (jpeg/png '
@@ -150,6 +174,14 @@ class NodeConfig:
     camera_height: float
     camera_pitch_deg: float
     floor_window: int
+    publish_odometry: bool
+    odom_frame: str
+    publish_odom_tf: bool
+    odom_max_gap: float
+    odom_max_speed: float
+    odom_max_angular_speed: float
+    odom_relative_error: float
+    min_confidence: float
     min_depth: float
     max_depth: float
     use_compressed: bool
@@ -233,6 +265,9 @@ def validate(values: Dict[str, Any]) -> List[str]:
         if values['depth_scale'] > 0:
             errors.append('depth_scale and scale_source camera_height exclude each other: '
                           'set depth_scale to 0')
+    if values['publish_odometry'] and not values['odom_frame'].strip():
+        errors.append('odom_frame must not be empty with publish_odometry (the frame the '
+                      'odometry is expressed in, e.g. odom)')
     if not values['min_depth'] < values['max_depth']:
         errors.append(f'min_depth ({values["min_depth"]}) must be smaller than max_depth '
                       f'({values["max_depth"]})')
