@@ -31,7 +31,8 @@ import time
 from typing import Dict, List
 
 from benchmarks.bench_node import frames_source
-from benchmarks.common import machine_info, percentile, time_calls, write_json
+from benchmarks.common import (add_output_option, machine_info, percentile, resolve_output,
+                               time_calls, write_json)
 import numpy as np
 import torch
 from treeaspp_depth_ros.backends import is_installed
@@ -245,9 +246,9 @@ def main() -> int:
     parser.add_argument('--torch-layout', action='store_true',
                         help='only compare torch NCHW and channels_last (torch_layout.json)')
     parser.add_argument('--rounds', type=int, default=15, help='--torch-layout rounds')
-    parser.add_argument('--output', type=Path, default=Path(__file__).resolve().parent /
-                        'results' / 'backends.json')
+    add_output_option(parser, 'backends.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'backends.json')
     if args.torch_layout:
         write_json(torch_layout(args.rounds), args.output.with_name('torch_layout.json')
                    if args.output.name == 'backends.json' else args.output)

@@ -21,7 +21,8 @@ from pathlib import Path
 import tempfile
 import time
 
-from benchmarks.common import machine_info, percentile, time_calls, write_json
+from benchmarks.common import (add_output_option, machine_info, percentile, resolve_output,
+                               time_calls, write_json)
 import numpy as np
 import torch
 from treeaspp_depth_ros.bag.dataset_writer import write_dataset_bag
@@ -74,9 +75,9 @@ def main() -> None:
     parser.add_argument('--weights', type=Path, help='checkpoint (default: random tree_aspp)')
     parser.add_argument('--input-size', default='320x256')
     parser.add_argument('--runs', type=int, default=3)
-    parser.add_argument('--output', type=Path,
-                        default=Path(__file__).resolve().parent / 'results' / 'bag_eval.json')
+    add_output_option(parser, 'bag_eval.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'bag_eval.json')
     width, height = (int(v) for v in args.input_size.split('x'))
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ import time
 from typing import Any, Dict
 
 from benchmarks.bench_training import measure as measure_training
-from benchmarks.common import machine_info, write_json
+from benchmarks.common import add_output_option, machine_info, resolve_output, write_json
 import torch
 from torch.utils.data import DataLoader
 from treeaspp_depth_ros.data.synthetic import generate_sequence, save_sequence
@@ -77,9 +77,9 @@ def main() -> None:
     parser.add_argument('--frames', type=int, default=64)
     parser.add_argument('--batches', type=int, default=6)
     parser.add_argument('--gpu-samples-per-s', type=float, default=PAPER_GPU_SAMPLES_PER_S)
-    parser.add_argument('--output', type=Path,
-                        default=Path(__file__).resolve().parent / 'results' / 'data.json')
+    add_output_option(parser, 'data.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'data.json')
     generator = bench_generator(args.frames)
     with tempfile.TemporaryDirectory() as tmp:
         root = make_layout(Path(tmp), args.frames)

@@ -6,9 +6,9 @@ run. Usage: python -m benchmarks.bench_model [--runs N] [--output benchmarks/res
 """
 
 import argparse
-from pathlib import Path
 
-from benchmarks.common import machine_info, percentile, time_calls, write_json
+from benchmarks.common import (add_output_option, machine_info, percentile, resolve_output,
+                               time_calls, write_json)
 import torch
 from treeaspp_depth_ros.model import DepthNet, VARIANTS
 
@@ -31,9 +31,9 @@ def measure(variant: str, device: torch.device, dtype: torch.dtype, runs: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--runs', type=int, default=20)
-    parser.add_argument('--output', type=Path,
-                        default=Path(__file__).resolve().parent / 'results' / 'model.json')
+    add_output_option(parser, 'model.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'model.json')
     configs = [(torch.device('cpu'), torch.float32)]
     if torch.cuda.is_available():
         dtypes = (torch.float32, torch.float16, torch.bfloat16)

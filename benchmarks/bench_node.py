@@ -26,7 +26,8 @@ import sys
 import tempfile
 import time
 
-from benchmarks.common import machine_info, percentile, time_calls, write_json
+from benchmarks.common import (add_output_option, machine_info, percentile, resolve_output,
+                               time_calls, write_json)
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -143,9 +144,9 @@ def main() -> int:
                         help='PyTorch CPU threads for the model-only runs and the node '
                              '(0: PyTorch default)')
     parser.add_argument('--runs', type=int, default=30)
-    parser.add_argument('--output', type=Path, default=Path(__file__).resolve().parent /
-                        'results' / 'node.json')
+    add_output_option(parser, 'node.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'node.json')
     size = tuple(int(v) for v in args.input_size.split('x'))
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import machine_info, write_json
+from benchmarks.common import add_output_option, machine_info, resolve_output, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,9 +91,9 @@ def main() -> int:
     parser.add_argument('--rate', type=float, default=30.0)
     parser.add_argument('--size', default='640x480')
     parser.add_argument('--seconds', type=float, default=10.0)
-    parser.add_argument('--output', type=Path,
-                        default=Path(__file__).resolve().parent / 'results' / 'node_dds.json')
+    add_output_option(parser, 'node_dds.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'node_dds.json')
     size = tuple(int(v) for v in args.size.split('x'))
     if args.role == 'sender':
         sender(args.frames, args.rate, *size)

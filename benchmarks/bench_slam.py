@@ -27,7 +27,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
-from benchmarks.common import machine_info, write_json
+from benchmarks.common import add_output_option, machine_info, resolve_output, write_json
 import cv2
 import numpy as np
 from treeaspp_depth_ros.bag import bagio, evaluation
@@ -41,7 +41,6 @@ from treeaspp_depth_ros.data.layouts import load_dataset
 from treeaspp_depth_ros.inference import DepthEstimator
 
 DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'
-RESULTS = Path(__file__).resolve().parent / 'results'
 SIZE = (128, 96)
 #: odometry pairs: 5-30 cm apart (a robot's odometry is too noisy over shorter hops)
 ODOMETRY_RANGE = (0.05, 0.3)
@@ -222,8 +221,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--weights', type=Path,
                         help='checkpoint with a pose network (default: train one here)')
     parser.add_argument('--steps', type=int, default=100, help='training steps (no --weights)')
-    parser.add_argument('--output', type=Path, default=RESULTS / 'slam.json')
+    add_output_option(parser, 'slam.json')
     args = parser.parse_args(argv)
+    args.output = resolve_output(args.output, 'slam.json')
     if not args.data.is_dir():
         print(f'{args.data} not present: nothing to benchmark', file=sys.stderr)
         return 1

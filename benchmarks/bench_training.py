@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Sequence
 
-from benchmarks.common import machine_info, write_json
+from benchmarks.common import add_output_option, machine_info, resolve_output, write_json
 import torch
 from treeaspp_depth_ros.model import VARIANTS
 from treeaspp_depth_training.config import load_config
@@ -81,9 +81,9 @@ def main() -> None:
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
-    parser.add_argument('--output', type=Path,
-                        default=Path(__file__).resolve().parent / 'results' / 'training.json')
+    add_output_option(parser, 'training.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'training.json')
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = [('cpu', 'none', False)]

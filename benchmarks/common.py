@@ -1,14 +1,50 @@
-"""Shared benchmark plumbing: machine description and JSON output."""
+"""Shared benchmark plumbing: machine description, where results go, and JSON output."""
 
+import argparse
 import json
 import os
 from pathlib import Path
 import platform
+import tempfile
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from treeaspp_depth_ros.files import atomic_write_text
+
+#: the committed figures the docs quote: written only when --output names them
+RESULTS = Path(__file__).resolve().parent / 'results'
+#: a run without --output writes to a fresh folder here (git-ignored, as every `runs/`)
+RUNS = Path(__file__).resolve().parent / 'runs'
+
+
+def add_output_option(parser: argparse.ArgumentParser, name: str, flag: str = '--output'
+                      ) -> None:
+    """
+    Add `flag`, defaulting to a fresh run folder, so a trial run never rewrites a figure.
+
+    `name` is the committed result it would otherwise replace (``model.json``; ``''`` for a
+    folder option); regenerating that one is asked for by naming it.
+    """
+    committed = f'benchmarks/results/{name}' if name else 'benchmarks/results'
+    target = name or 'its files'
+    parser.add_argument(
+        flag, type=Path, default=None,
+        help=f'where to write (default: {target} in a fresh folder benchmarks/runs/STAMP/; '
+             f'{flag} {committed} regenerates the committed figure)')
+
+
+def resolve_output(value: Optional[Path], name: str, flag: str = '--output') -> Path:
+    """Return the path given, else `name` in a fresh run folder (announced: none was asked)."""
+    if value is not None:
+        return value
+    RUNS.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=time.strftime('%Y%m%d-%H%M%S-'), dir=RUNS))
+    path = folder / name if name else folder
+    committed = RESULTS / name if name else RESULTS
+    print(f'[benchmark] writing to {path} ({flag} {committed} regenerates the committed '
+          'figure)', flush=True)
+    return path
 
 
 def machine_info() -> Dict[str, Any]:

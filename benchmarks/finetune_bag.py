@@ -26,9 +26,7 @@ from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_training.finetune_check import finetune_room, FIRST_ROOM, RECIPE, \
     record_room
 
-from .common import machine_info, write_json
-
-RESULTS = Path(__file__).resolve().parent / 'results' / 'finetune_bag.json'
+from .common import add_output_option, machine_info, resolve_output, write_json
 
 
 def main() -> int:
@@ -47,8 +45,9 @@ def main() -> int:
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     parser.add_argument('--init', type=Path, default=DEMO_WEIGHTS,
                         help='checkpoint to fine-tune (default: the shipped demo weights)')
-    parser.add_argument('--output', type=Path, default=RESULTS)
+    add_output_option(parser, 'finetune_bag.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'finetune_bag.json')
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for room in range(args.first_room, args.first_room + args.rooms):

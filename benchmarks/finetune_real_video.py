@@ -25,7 +25,7 @@ from treeaspp_depth_ros.sizes import parse_input_size
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 from treeaspp_depth_training.train import train_from_config
 
-from .common import machine_info, write_json
+from .common import add_output_option, machine_info, resolve_output, write_json
 from .real_rooms import constant, KITCHEN, kitchen_heldout, score
 
 TRAIN_FRAMES = 800
@@ -50,9 +50,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--steps', type=int, default=300)
     parser.add_argument('--size', type=parse_input_size, default=(96, 64))
     parser.add_argument('--work', type=Path, default=Path('runs/finetune_real_video'))
-    parser.add_argument('--output', type=Path,
-                        default=Path('benchmarks/results/finetune_real_video.json'))
+    add_output_option(parser, 'finetune_real_video.json')
     args = parser.parse_args(argv)
+    args.output = resolve_output(args.output, 'finetune_real_video.json')
     if not KITCHEN.is_dir():
         print(f'finetune_real_video: {KITCHEN} not found (needs ../shared/data)', file=sys.stderr)
         return 2

@@ -14,7 +14,6 @@ Rooms 95001-95500 were used to choose the weighting; 96001+ were measured once i
 """
 
 import argparse
-from pathlib import Path
 import time
 from typing import Dict, List
 
@@ -26,9 +25,8 @@ from treeaspp_depth_ros.floor import fit_floor, floor_scale
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
-from .common import machine_info, write_json
+from .common import add_output_option, machine_info, resolve_output, write_json
 
-RESULTS = Path(__file__).resolve().parent / 'results'
 #: the demo weights run at their training size
 DEMO_INPUT = (64, 64)
 FRAMES = (0, 2)
@@ -84,8 +82,9 @@ def main() -> None:
     parser.add_argument('--first-room', type=int, default=96001)
     parser.add_argument('--rooms', type=int, default=500)
     parser.add_argument('--bootstrap', type=int, default=1000)
-    parser.add_argument('--output', type=Path, default=RESULTS / 'floor_scale.json')
+    add_output_option(parser, 'floor_scale.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'floor_scale.json')
     torch.set_num_threads(1)
     estimator = DepthEstimator(DEMO_WEIGHTS, device='cpu', input_size=DEMO_INPUT,
                                depth_scale=1.0)

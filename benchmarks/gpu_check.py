@@ -13,7 +13,6 @@ Usage: python -m benchmarks.gpu_check [--output benchmarks/results/gpu_check.jso
 
 import argparse
 import importlib.util
-import json
 import os
 from pathlib import Path
 import sys
@@ -22,7 +21,8 @@ import time
 import traceback
 from typing import Any, Callable, Dict, List
 
-from benchmarks.common import machine_info, percentile, write_json
+from benchmarks.common import (add_output_option, machine_info, percentile, resolve_output,
+                               write_json)
 import torch
 from treeaspp_depth_ros.model import DepthNet, PoseNet
 
@@ -160,9 +160,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--runs', type=int, default=200)
     parser.add_argument('--train-steps', type=int, default=20)
-    parser.add_argument('--output', type=Path, default=Path(__file__).resolve().parent /
-                        'results' / 'gpu_check.json')
+    add_output_option(parser, 'gpu_check.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'gpu_check.json')
     result: Dict[str, Any] = {'benchmark': 'gpu_check_tree_aspp_320x256_batch1',
                               'machine': machine_info()}
     if not torch.cuda.is_available():
@@ -191,8 +191,7 @@ def main() -> int:
         result[name]['wall_s'] = round(time.perf_counter() - start, 1)
         print(f'[gpu_check] {name} done in {result[name]["wall_s"]} s', file=sys.stderr,
               flush=True)
-        args.output.parent.mkdir(parents=True, exist_ok=True)  # what is done survives a timeout
-        args.output.write_text(json.dumps(result, indent=2) + '\n')
+        write_json(result, args.output, echo=False)  # what is done survives a timeout
     trt = result.get('tensorrt_fp16', {})
     if 'p50_ms' in trt:
         result['target_tensorrt_fp16_le_2ms'] = trt['p50_ms'] <= 2.0

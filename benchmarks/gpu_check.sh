@@ -3,11 +3,11 @@
 # torch CUDA fp32/fp16 and TensorRT FP16 latency for tree_aspp at 320x256 batch 1, fp16 vs
 # fp32 agreement, training img/s (320x256, batch 16, bf16 + channels_last).
 # Usage, from the repository root with whatever python/torch the GPU machine has:
-#   benchmarks/gpu_check.sh [OUTPUT_JSON]     (default benchmarks/results/gpu_check.json)
+#   benchmarks/gpu_check.sh [OUTPUT_JSON]     (default: a fresh folder under benchmarks/runs/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-OUTPUT="${1:-benchmarks/results/gpu_check.json}"
+OUTPUT=(${1:+--output "$1"})
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
@@ -21,4 +21,4 @@ for package in onnx tensorrt; do
   fi
 done
 # the budget: 80 s for the installs above, 6.5 minutes for the measurements
-timeout 390 "$PYTHON" -m benchmarks.gpu_check --output "$OUTPUT"
+timeout 390 "$PYTHON" -m benchmarks.gpu_check "${OUTPUT[@]}"

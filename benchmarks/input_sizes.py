@@ -22,7 +22,8 @@ from treeaspp_depth_ros.sizes import parse_input_size
 from treeaspp_depth_training.config import load_config
 from treeaspp_depth_training.trainer import Trainer
 
-from .common import machine_info, percentile, time_calls, write_json
+from .common import (add_output_option, machine_info, percentile, resolve_output,
+                     time_calls, write_json)
 
 SIZES = ('64x64', '96x64', '128x96', '160x128', '192x160', '256x192')
 REFERENCE = (128, 96)
@@ -71,9 +72,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--runs', type=int, default=10, help='timed forward passes')
     parser.add_argument('--steps', type=int, default=3, help='timed training steps')
     parser.add_argument('--scratch', type=Path, default=Path('/tmp/input_sizes'))
-    parser.add_argument('--output', type=Path,
-                        default=Path('benchmarks/results/input_sizes.json'))
+    add_output_option(parser, 'input_sizes.json')
     args = parser.parse_args(argv)
+    args.output = resolve_output(args.output, 'input_sizes.json')
     sizes = [parse_input_size(text) for text in args.sizes]
     result: Dict[str, Any] = {'benchmark': 'input_sizes', 'machine': machine_info(),
                               'matmul_gflops_2048': round(matmul_gflops(), 1), 'rows': []}

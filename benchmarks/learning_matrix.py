@@ -29,7 +29,7 @@ import tempfile
 import threading
 from typing import Any, Dict, List, Sequence, Tuple
 
-from benchmarks.common import machine_info, write_json
+from benchmarks.common import add_output_option, machine_info, resolve_output, write_json
 
 #: the learning test's bar: trained error at most this fraction of the untrained one
 BAR = 0.7
@@ -129,14 +129,16 @@ def main() -> int:
     parser.add_argument('--label', default='', help='name of this matrix in the JSON')
     parser.add_argument('--keep', type=Path, metavar='DIR',
                         help='keep each run in DIR/seedS_threadsT (default: deleted)')
-    parser.add_argument('--output', type=Path,
-                        default=Path('benchmarks/results/learning_matrix.json'))
+    add_output_option(parser, 'learning_matrix.json')
     parser.add_argument('--resume', action='store_true',
                         help='keep the finished runs already in --output, run the others')
     parser.add_argument('--one', type=int, nargs=2, metavar=('SEED', 'THREADS'),
                         help=argparse.SUPPRESS)
     parser.add_argument('--result', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.resume and args.output is None:
+        parser.error("--resume needs --output FILE, the interrupted run's result")
+    args.output = resolve_output(args.output, 'learning_matrix.json')
     if args.one:
         return _one(args)
     planned = [(seed, threads) for threads in args.threads for seed in _seeds(args.seeds)]

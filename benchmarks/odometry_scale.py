@@ -27,9 +27,8 @@ from treeaspp_depth_ros.data.records import from_arrays
 from treeaspp_depth_ros.data.synthetic import generate_sequence
 from treeaspp_depth_ros.inference import DepthEstimator
 
-from .common import machine_info, write_json
+from .common import add_output_option, machine_info, resolve_output, write_json
 
-RESULTS = Path(__file__).resolve().parent / 'results'
 GAPS = range(1, 7)
 FRAMES = 13
 
@@ -70,8 +69,9 @@ def main() -> None:
     parser.add_argument('--labels', nargs='+', help='a name per checkpoint for the JSON')
     parser.add_argument('--first-room', type=int, default=97001)
     parser.add_argument('--rooms', type=int, default=12)
-    parser.add_argument('--output', type=Path, default=RESULTS / 'odometry_scale.json')
+    add_output_option(parser, 'odometry_scale.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'odometry_scale.json')
     torch.set_num_threads(1)
     labels = args.labels or [str(w) for w in args.weights]
     if len(labels) != len(args.weights):

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.common import machine_info, write_json
+from benchmarks.common import add_output_option, machine_info, resolve_output, write_json
 import torch
 from treeaspp_depth_training.config import load_config
 from treeaspp_depth_training.trainer import Trainer
@@ -35,9 +35,9 @@ def main() -> int:
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--variant', default='tree_aspp')
     parser.add_argument('--lr', type=float, default=2e-4)
-    parser.add_argument('--output', type=Path, default=Path(__file__).resolve().parent
-                        / 'results' / 'overfit_7scenes.json')
+    add_output_option(parser, 'overfit_7scenes.json')
     args = parser.parse_args()
+    args.output = resolve_output(args.output, 'overfit_7scenes.json')
     if not args.data.is_dir():
         print(f'{args.data} not present: nothing to benchmark', file=sys.stderr)
         return 1

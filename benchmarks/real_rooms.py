@@ -31,7 +31,7 @@ from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.metrics import aggregate_metrics, compute_depth_metrics
 from treeaspp_depth_ros.weights import DEFAULT_WEIGHTS, DEMO_WEIGHTS
 
-from .common import machine_info, write_json
+from .common import add_output_option, machine_info, resolve_output, write_json
 
 DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
 KITCHEN = DATA / '7scenes-redkitchen-1000'
@@ -100,9 +100,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--weights', type=Path, nargs='+',
                         default=[DEFAULT_WEIGHTS, DEMO_WEIGHTS])
     add_input_size_option(parser)
-    parser.add_argument('--output', type=Path,
-                        default=Path('benchmarks/results/real_rooms.json'))
+    add_output_option(parser, 'real_rooms.json')
     args = parser.parse_args(argv)
+    args.output = resolve_output(args.output, 'real_rooms.json')
     if not KITCHEN.is_dir():
         print(f'real_rooms: {KITCHEN} not found (needs ../shared/data)', file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """
 Soak: the real depth node for minutes at full camera rate, with memory and tail latency over time.
 
-Three runs, each writing JSON and a PNG of its samples over time to ``benchmarks/results/``:
+Three runs, each writing JSON and a PNG of its samples over time to a fresh run folder
+(``--output-dir benchmarks/results`` regenerates the committed ones):
 
 - ``node`` (``soak_node.json``): the node process and a 640x480 rgb8 camera process at 30 Hz
   (best effort, the package's shared-memory Fast DDS profile), every output subscribed here, for
@@ -32,7 +33,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from benchmarks.common import machine_info, percentile, write_json
+from benchmarks.common import (add_output_option, machine_info, percentile, resolve_output,
+                               write_json)
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
@@ -46,7 +48,6 @@ from treeaspp_depth_ros.node.description import describe_depth_node
 from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, PACKAGE_ROOT, Probe
 from treeaspp_depth_ros.weights import DEMO_WEIGHTS
 
-RESULTS = Path(__file__).resolve().parent / 'results'
 WEIGHTS = DEMO_WEIGHTS
 KITCHEN = PACKAGE_ROOT.parent / 'shared' / 'data' / '7scenes-redkitchen'
 K_KITCHEN = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]])
@@ -418,8 +419,9 @@ def main() -> None:
     parser.add_argument('--cycles', type=int, default=50, help='lifecycle cycles')
     parser.add_argument('--bag-minutes', type=float, default=3.0, help='looped bag length')
     parser.add_argument('--threads', type=int, default=0, help='node cpu_threads (0 = default)')
-    parser.add_argument('--output-dir', type=Path, default=RESULTS)
+    add_output_option(parser, '', '--output-dir')
     args = parser.parse_args()
+    args.output_dir = resolve_output(args.output_dir, '', '--output-dir')
     modes = ('node', 'lifecycle', 'bag') if args.mode == 'all' else (args.mode,)
     runs = {'node': (soak_node, 'soak_node'), 'lifecycle': (soak_lifecycle, 'soak_lifecycle'),
             'bag': (soak_bag, 'soak_bag_eval')}
