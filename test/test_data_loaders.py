@@ -224,7 +224,7 @@ def test_flow_selection_keeps_translation_and_cuts_rotation(tmp_path):
     """Without poses, frames are chosen from optical flow and homography parallax."""
     forward = generate_sequence(seed=5, num_frames=20, width=320, height=256)
     save_sequence(forward, tmp_path / 'walk')
-    assert select_frames_main([str(tmp_path / 'walk'), '--method', 'flow']) == 0
+    assert select_frames_main([str(tmp_path / 'walk'), '--method', 'flow', '--in-place']) == 0
     (scene,) = load_video(tmp_path / 'walk')
     assert scene.samples and all(len(refs) == 2 for _, refs in scene.samples)
     turning = generate_sequence(seed=5, num_frames=20, width=320, height=256,

@@ -69,6 +69,12 @@ DEFAULT_WEIGHTS_HELP = ('default: the shipped default weights, tree_aspp learnt 
                         'use only')
 
 
+def in_package(path: Union[str, Path]) -> bool:
+    """Whether `path` lies inside the installed package, where no command writes by default."""
+    resolved = Path(path).resolve()
+    return resolved == PACKAGE_DIR or PACKAGE_DIR in resolved.parents
+
+
 def is_shipped(path: Union[str, Path]) -> bool:
     """Whether `path` is one of the files shipped with the package."""
     return Path(path).resolve() in (DEFAULT_WEIGHTS, DEMO_WEIGHTS)

@@ -56,6 +56,8 @@ DEFAULTS: Dict[str, Any] = {
                                          # pose; auto = the bag's only one; null = none
         'frames': None,                  # [start, stop]: frames start..stop-1 of every scene
                                          # (a time split of one video); null = all
+        'samples': None,                 # folder of SCENE.samples.txt (select_frames --output);
+                                         # null = each scene's own samples.txt, if any
         'add_synthetic': False,          # also train on the `synthetic` rooms below (real
                                          # video + procedural rooms)
         'width': 320,
@@ -293,6 +295,8 @@ def validate(config: Dict[str, Any]) -> None:
         if not (root is None or isinstance(root, str) or (
                 isinstance(root, list) and root and all(isinstance(r, str) for r in root))):
             raise ConfigError(f'{section}.root must be a path or a list of paths, got {root!r}')
+    if not (data['samples'] is None or isinstance(data['samples'], str)):
+        raise ConfigError(f'data.samples must be null or a folder path, got {data["samples"]!r}')
     for section in ('data', 'val'):
         frames = config[section]['frames']
         if not (frames is None or (isinstance(frames, list) and len(frames) == 2 and all(

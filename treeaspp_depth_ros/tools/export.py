@@ -14,6 +14,7 @@ from ..cli_options import add_input_size_option, add_weights_option
 from ..data.layouts import AUTO, color_frames, FORMATS
 from ..onnx_export import (calibration_inputs, export_onnx, is_onnx_path, OPSET, quantize_int8,
                            read_onnx_info)
+from ..weights import in_package
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--format', default='onnx', choices=['onnx'], help='export format')
     add_input_size_option(parser, '; the graph has this static shape')
     parser.add_argument('--output', type=Path, default=None,
-                        help='output file (default: CKPT_STEM[_int8].onnx beside the checkpoint)')
+                        help='output file (default: CKPT_STEM[_int8].onnx in the current '
+                             'directory; never beside the checkpoint, which may be the '
+                             'installed package)')
     parser.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (>= 17, default '
                         f'{OPSET})')
     parser.add_argument('--int8', action='store_true',
@@ -43,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if is_onnx_path(args.weights) and not args.int8:
         raise CommandError(f'{args.weights} is already an ONNX file (quantise it with --int8)')
     suffix = '_int8.onnx' if args.int8 else '.onnx'
-    output = args.output or args.weights.with_name(args.weights.stem + suffix)
+    # the current directory is the user's choice; the checkpoint's folder may be the package
+    output = args.output or Path.cwd() / (args.weights.stem + suffix)
+    if args.output is None and in_package(output):
+        raise CommandError(f'the default output {output} is inside the installed package; '
+                           'pass --output FILE')
     if output.resolve() == args.weights.resolve():
         raise CommandError(f'--output {output} would overwrite the input')
     frames: List[Path] = []

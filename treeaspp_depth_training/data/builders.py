@@ -7,7 +7,7 @@ from treeaspp_depth_ros.data.sc_depth import find_split_file
 
 from .augment import FrameTransform
 from .datasets import DepthTestSet, SamplingConfig, SequenceDataset
-from .scenes import frame_window, load_scenes, synthetic_scenes
+from .scenes import apply_sample_files, frame_window, load_scenes, synthetic_scenes
 from .testsets import load_test_set, synthetic_test_set
 
 
@@ -18,8 +18,10 @@ def build_train_dataset(config: Dict[str, Any]) -> SequenceDataset:
     if data['format'] != 'synthetic':
         if not data['root']:
             raise DataError(f'data.root is required for data.format {data["format"]!r}')
-        scenes = frame_window(load_scenes(data['format'], data['root'], split='train',
-                                          **bag_options(data)), data['frames'])
+        scenes = load_scenes(data['format'], data['root'], split='train', **bag_options(data))
+        if data['samples']:  # before the window: the files number the scene's own frames
+            apply_sample_files(scenes, data['samples'])
+        scenes = frame_window(scenes, data['frames'])
     if data['format'] == 'synthetic' or data['add_synthetic']:
         syn = data['synthetic']
         scenes += synthetic_scenes(syn['sequences'], syn['frames'], data['width'],

@@ -168,6 +168,36 @@ def load_video(folder: PathLike) -> List[Scene]:
     return [_with_samples(dataset) for dataset in sc_depth.load_video(folder)]
 
 
+#: `select_frames --output DIR` writes DIR/SCENE.samples.txt; `data.samples: DIR` reads them
+SAMPLES_SUFFIX = '.samples.txt'
+
+
+def apply_sample_files(scenes: List[Scene], folder: PathLike) -> int:
+    """
+    Give each scene the samples of ``folder/SCENE.samples.txt`` (`data.samples`), if there.
+
+    A selection kept outside the data folder (read-only data, several selections to compare)
+    is found by scene name; a folder that matches no scene is an error, not a silent no-op.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f'data.samples {folder} is not a directory (select_frames --output)')
+    names = [scene.name for scene in scenes]
+    applied = 0
+    for scene in scenes:
+        path = folder / f'{scene.name}{SAMPLES_SUFFIX}'
+        if path.is_file():
+            if names.count(scene.name) > 1:
+                raise DataError(f'{path}: {names.count(scene.name)} scenes are named '
+                                f'{scene.name}; give each its own folder name')
+            scene.samples = _read_samples(path, len(scene))
+            applied += 1
+    if not applied:
+        raise DataError(f'data.samples {folder} has no {SAMPLES_SUFFIX} for any scene (expected '
+                        f'e.g. {names[0] if names else "SCENE"}{SAMPLES_SUFFIX})')
+    return applied
+
+
 def _with_samples(dataset: Dataset) -> Scene:
     scene = Scene.from_dataset(dataset)
     # samples.txt numbers the frames in use (after frame_index.txt)
