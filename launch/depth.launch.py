@@ -1,12 +1,13 @@
-"""
+r"""
 Start the treeaspp_depth_ros depth node: ``ros2 launch treeaspp_depth_ros depth.launch.py``.
 
-Examples (one command each)::
+Examples (one command each; test/test_readme_commands.py runs them as written)::
 
-    ros2 launch treeaspp_depth_ros depth.launch.py
+    ros2 launch treeaspp_depth_ros depth.launch.py \
         image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
-    ros2 launch treeaspp_depth_ros depth.launch.py weights:=/path/model.pt   (your own)
-    ros2 launch treeaspp_depth_ros depth.launch.py namespace:=front weights:=... lifecycle:=true
+    ros2 launch treeaspp_depth_ros depth.launch.py weights:=/path/model.pt  # your own
+    ros2 launch treeaspp_depth_ros depth.launch.py namespace:=front weights:=/path/model.pt \
+        lifecycle:=true
 
 What is started (name, namespace, parameters, remappings, Fast DDS profile) is decided by
 ``treeaspp_depth_ros.node.description.describe_depth_node``, which the tests check without

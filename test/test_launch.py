@@ -55,7 +55,9 @@ def test_params_file_documents_every_parameter_with_its_default():
     assert default_params_file() == path
     text = path.read_text()
     values = yaml.safe_load(text)['/**']['ros__parameters']
-    assert values == params.defaults()
+    # weights is a commented entry: the file must never replace a -p or launch weights:=
+    assert "    # weights: ''" in text.splitlines()
+    assert values == {k: v for k, v in params.defaults().items() if k != 'weights'}
     lines = [line.strip() for line in text.splitlines()]
     for name in values:  # a comment above each parameter or its group (fx, fy, cx, cy)
         index = lines.index(next(line for line in lines if line.startswith(f'{name}:'))) - 1
@@ -135,13 +137,25 @@ def test_dds_profile_command_prints_the_export_line_for_a_camera_driver(tmp_path
     """`eval "$(depth_dds_profile)"`: a console script, so no particular Python is needed."""
     script = Path(sys.executable).with_name('depth_dds_profile')
     assert script.is_file(), 'the package installs the depth_dds_profile console script'
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != 'TREEASPP_DEPTH_CACHE'}
+    env['XDG_CACHE_HOME'] = str(tmp_path)
     line = subprocess.run([str(script)], capture_output=True, text=True, env=env, timeout=60,
                           check=True).stdout.strip()
     assert line == f'export FASTDDS_DEFAULT_PROFILES_FILE={tmp_path}/treeaspp_depth_ros/' \
         'fastdds_large_shm.xml'
     assert (tmp_path / 'treeaspp_depth_ros' / 'fastdds_large_shm.xml').read_text() == \
         dds.PROFILE_XML
+    # the package's cache folder, as for the ONNX exports, wins over ~/.cache
+    env['TREEASPP_DEPTH_CACHE'] = str(tmp_path / 'own')
+    line = subprocess.run([str(script)], capture_output=True, text=True, env=env, timeout=60,
+                          check=True).stdout.strip()
+    assert line == f'export FASTDDS_DEFAULT_PROFILES_FILE={tmp_path}/own/fastdds_large_shm.xml'
+    assert (tmp_path / 'own' / 'fastdds_large_shm.xml').is_file()
+    # --help is help: it writes nothing and prints no export line
+    helped = subprocess.run([str(script), '--help'], capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert helped.returncode == 0 and 'usage: depth_dds_profile' in helped.stdout
+    assert 'export ' not in helped.stdout and 'TREEASPP_DEPTH_CACHE' in helped.stdout
 
 
 def _wait_graph(probe, predicate, timeout=60.0):

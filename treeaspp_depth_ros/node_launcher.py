@@ -73,12 +73,14 @@ def temporary_env(values: Dict[str, str]) -> Iterator[None]:
 class NodeProcess:
     """A child process (the depth node, a camera publisher) with its output in a log file."""
 
-    def __init__(self, command: List[str], env: Dict[str, str], log_path: Path) -> None:
+    def __init__(self, command: List[str], env: Dict[str, str], log_path: Path,
+                 cwd: Optional[Path] = None) -> None:
         self.command = command
         self.log_path = Path(log_path)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, 'wb')
-        self.process = subprocess.Popen(command, env=env, stdout=self._log,
+        # cwd: where a command line's relative paths (--params-file config/...) are meant from
+        self.process = subprocess.Popen(command, env=env, stdout=self._log, cwd=cwd,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     @classmethod

@@ -14,8 +14,9 @@ senders of images) need it too: see the README's troubleshooting section.
 
 import os
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
+from ..backends import cache_root
 from ..files import atomic_write_text
 
 #: shared-memory segment per participant; 32 MB holds a few 640x480 xyzrgb clouds (9.8 MB)
@@ -61,9 +62,8 @@ OPT_OUT = 'TREEASPP_DEPTH_LARGE_DATA'
 
 
 def profile_path() -> Path:
-    """Where the profile is written: the user's cache folder (XDG_CACHE_HOME honoured)."""
-    cache = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
-    return Path(cache) / 'treeaspp_depth_ros' / 'fastdds_large_shm.xml'
+    """Where the profile is written: the package's cache folder, like the ONNX exports."""
+    return cache_root() / 'fastdds_large_shm.xml'
 
 
 def write_profile(path: Optional[Path] = None) -> Path:
@@ -101,9 +101,18 @@ def apply_to_this_process() -> Optional[str]:
     return None
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     """Print the shell line that gives a camera driver the profile (``depth_dds_profile``)."""
-    # `eval "$(depth_dds_profile)"` (or `ros2 run treeaspp_depth_ros depth_dds_profile`)
+    import argparse
+    parser = argparse.ArgumentParser(
+        prog='depth_dds_profile',
+        description='Write the Fast DDS profile with a large shared-memory segment (32 MB) '
+                    'and print the shell line that gives it to a process, e.g. a camera '
+                    'driver: eval "$(depth_dds_profile)". The depth node applies it by '
+                    f'itself ({OPT_OUT}=0 opts out).',
+        epilog=f'The profile is written to {profile_path()} ($TREEASPP_DEPTH_CACHE, else '
+               '$XDG_CACHE_HOME/treeaspp_depth_ros, else ~/.cache/treeaspp_depth_ros).')
+    parser.parse_args(argv)
     print(f'export FASTDDS_DEFAULT_PROFILES_FILE={write_profile()}')
     return 0
 

@@ -27,8 +27,8 @@ LAUNCH_ARGUMENTS: Dict[str, Tuple[str, str]] = {
     'image_topic': ('image', 'Camera image topic (remaps `image`; with use_compressed the '
                     'node subscribes to <image_topic>/compressed).'),
     'camera_info_topic': ('camera_info', 'Camera info topic (remaps `camera_info`).'),
-    'weights': ('', 'Checkpoint file; empty keeps the params file value (empty there: the '
-                'shipped default weights).'),
+    'weights': ('', 'Checkpoint file; empty keeps the params file value (the shipped file '
+                'sets none: the shipped default weights).'),
     'device': ('', 'auto, cpu, cuda or cuda:N; empty keeps the params file value.'),
     'backend': ('', 'Inference backend: auto, torch, onnxruntime, openvino or tensorrt; empty '
                 'keeps the params file value.'),

@@ -34,7 +34,8 @@ def run(node_class: type, args: Optional[List[str]], logger_name: str,
     :class:`StartupError`, else 0. ``fast_exit`` ends the process right after ROS is released.
     """
     profile = dds.apply_to_this_process()
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    argv = command_line_parameters_last(list(sys.argv if args is None else args))
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     context = rclpy.get_default_context()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -72,6 +73,50 @@ def run(node_class: type, args: Optional[List[str]], logger_name: str,
         sys.stderr.flush()
         os._exit(status)
     return status
+
+
+#: ``--ros-args`` options that set parameters, with their one value
+_PARAMETER_FILE = ('--params-file',)
+_PARAMETER_VALUE = ('-p', '--param')
+
+
+def command_line_parameters_last(argv: List[str]) -> List[str]:
+    """
+    Move every ``-p name:=value`` after every ``--params-file`` (each kept in its order).
+
+    rcl applies the two in the order given, so ``-p weights:=X --params-file depth_node.yaml``
+    silently took the file's value. A value typed on the command line is meant to win, as a
+    launch argument wins over the launch file's params file; nothing else is reordered.
+    """
+    out: List[str] = []
+    files: List[str] = []
+    values: List[str] = []
+    in_ros_args = False
+    i = 0
+
+    def flush() -> None:
+        out.extend(files + values)
+        files.clear()
+        values.clear()
+
+    while i < len(argv):
+        token = argv[i]
+        if token == '--ros-args':
+            flush()
+            in_ros_args = True
+            out.append(token)
+        elif in_ros_args and token == '--':
+            flush()
+            in_ros_args = False
+            out.append(token)
+        elif in_ros_args and token in _PARAMETER_FILE + _PARAMETER_VALUE and i + 1 < len(argv):
+            (files if token in _PARAMETER_FILE else values).extend(argv[i:i + 2])
+            i += 1
+        else:
+            out.append(token)
+        i += 1
+    flush()
+    return out
 
 
 def take_lifecycle_flag(args: Optional[List[str]]) -> Tuple[bool, List[str]]:
