@@ -180,6 +180,9 @@ def test_documented_node_command_line_starts_with_the_intended_weights(line, fil
                 and graph.count_subscribers(planned.image) == 1
                 and graph.count_subscribers(planned.camera_info) == 1), 180)
             assert up and process.alive(), f'{line.text}\n{process.log_tail(30)}'
+            # and it says so: a user reads where it listens from its log
+            assert f'listening on {planned.image} and {planned.camera_info}' in \
+                process.log_text(), process.log_tail(30)
             assert probe.get_parameters(planned.node, ['weights']) == \
                 {'weights': planned.weights}
     finally:

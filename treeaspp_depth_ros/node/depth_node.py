@@ -246,6 +246,10 @@ class DepthNodeCore:
         timer = self.create_timer(config.diagnostics_period, self._publish_diagnostics)
         self._entities = [image_sub, info_sub, timer, *self._output_pubs.values(),
                           self._diag_pub]
+        self.get_logger().info(
+            f'listening on {self._image_topic} and {self.resolve_topic_name("camera_info")}; '
+            f'publishing {self.resolve_topic_name("depth/image")}, '
+            f'{self.resolve_topic_name("points")}')
         if config.publish_odometry:
             self.get_logger().info(
                 f'visual odometry on {self.resolve_topic_name("odom")} in frame '
@@ -262,10 +266,6 @@ class DepthNodeCore:
                 'is broadcast; odom is still published (install ros-<distro>-tf2-ros)')
             return None
         return TransformBroadcaster(self)
-        self.get_logger().info(
-            f'listening on {self._image_topic} and {self.resolve_topic_name("camera_info")}; '
-            f'publishing {self.resolve_topic_name("depth/image")}, '
-            f'{self.resolve_topic_name("points")}')
 
     def _teardown(self, wait_s: float = 1.5) -> None:
         """Stop the worker (waiting ``wait_s`` at most) and destroy topics; release the model."""
