@@ -15,6 +15,7 @@ import torch
 from treeaspp_depth_ros.checkpoint import (CheckpointError, load_checkpoint, load_depth_net,
                                            save_checkpoint)
 from treeaspp_depth_ros.cli import main
+from treeaspp_depth_ros.conversions.colormap import colorbar_width, colorize_depth
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet, PoseNet
 
@@ -146,10 +147,34 @@ def test_predict_writes_depth_at_image_resolution(converted, shared_dir, tmp_pat
         depth = np.load(out / f'{stem}.depth.npy')
         assert depth.shape == (480, 640) and depth.dtype == np.float32
         assert np.isfinite(depth).all() and depth.min() > 0
-        assert cv2.imread(str(out / f'{stem}.depth.png')).shape == (480, 640, 3)
+        # the colour map and its colour bar
+        png = cv2.imread(str(out / f'{stem}.depth.png'))
+        assert png.shape == (480, 640 + colorbar_width(480), 3)
     bad = cli('predict', '--weights', converted, '--input-size', '300x256', tmp_path / 'nyu.jpg',
               '--output-dir', out, check=False)
     assert bad.returncode == 2 and 'multiples of 32' in bad.stderr  # argparse usage error
+
+
+def test_predict_colours_every_image_on_one_range_in_metres_and_names_the_sidecar(
+        tmp_path, shared_dir):
+    """Two images, one colour bar; a .scale.yaml beside the weights is said to set the scale."""
+    from treeaspp_depth_ros.weights import DEMO_WEIGHTS
+    weights = tmp_path / 'demo.pt'
+    shutil.copy(DEMO_WEIGHTS, weights)
+    (tmp_path / 'demo.pt.scale.yaml').write_text('depth_scale: 2.5\n')
+    images = [shared_dir / 'data' / 'nyu-v2-samples' / 'rgb_00000.jpg',
+              shared_dir / 'data' / 'tum-fr3-long-office' / 'color.png']
+    out = tmp_path / 'out'
+    result = cli('predict', '--weights', weights, *images, '--output-dir', out)
+    assert f'depth scale 2.5 from the sidecar {weights}.scale.yaml' in result.stdout
+    depths = [np.load(out / f'{image.stem}.depth.npy') for image in images]
+    sample = np.concatenate([d[::8, ::8].ravel() for d in depths])
+    near, far = np.percentile(sample, [2.0, 98.0])
+    assert f'colour bar {near:.3g}-{far:.3g} m for all 2 images' in result.stdout
+    for image, depth in zip(images, depths):
+        png = cv2.cvtColor(cv2.imread(str(out / f'{image.stem}.depth.png')), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(png[:, :640], colorize_depth(depth, near, far))
+        assert png.shape[1] == 640 + colorbar_width(480)
 
 
 def test_predict_runs_a_checkpoint_at_its_training_size(tmp_path, shared_dir):

@@ -129,6 +129,11 @@ def test_exported_file_loads_where_a_checkpoint_does(tree_onnx, tmp_path, capsys
     assert 'backend openvino (CPU' in capsys.readouterr().out
     predicted = np.load(tmp_path / 'out' / 'frame.depth.npy')
     assert np.max(np.abs(predicted - expected) / expected) < 1e-4
+    # without --backend, an .onnx picks an ONNX backend itself (torch cannot run it)
+    assert main(['predict', '--weights', str(output), str(image), '--output-dir',
+                 str(tmp_path / 'auto')]) == 0
+    assert 'backend torch' not in capsys.readouterr().out
+    assert np.allclose(np.load(tmp_path / 'auto' / 'frame.depth.npy'), predicted, rtol=1e-4)
     assert main(['predict', '--weights', str(output), '--backend', 'tensorrt', str(image),
                  '--output-dir', str(tmp_path / 'out')]) == 1
     assert 'python3 -m pip install onnx tensorrt' in capsys.readouterr().err

@@ -9,7 +9,7 @@ anything loads it.
 
 import argparse
 from pathlib import Path
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 from .backends import BACKENDS
 from .sizes import (DEFAULT_INPUT_SIZE, INPUT_SIZE_MULTIPLE, MIN_INPUT_SIDE,
@@ -41,10 +41,28 @@ def add_weights_option(parser: argparse.ArgumentParser, what: str, **kwargs: Any
                         help=f'{what} ({DEFAULT_WEIGHTS_HELP})', **kwargs)
 
 
-def add_backend_option(parser: argparse.ArgumentParser, default: str = 'torch') -> None:
-    """``--backend`` for the commands that run the network (predict, bag-eval, demo, ...)."""
+def add_backend_option(parser: argparse.ArgumentParser, default: str = 'torch',
+                       from_weights: bool = False) -> None:
+    """
+    ``--backend`` for the commands that run the network (predict, bag-eval, demo, ...).
+
+    `from_weights`: no fixed default; :func:`backend_for` picks one from the weights file, so
+    an .onnx export runs without ``--backend`` wherever a checkpoint does.
+    """
+    chosen = (f'{default} for a checkpoint, auto (an ONNX backend) for an .onnx'
+              if from_weights else default)
+    onnx = ('' if from_weights else
+            '; an .onnx --weights needs one of the ONNX backends')
     parser.add_argument(
-        '--backend', default=default, choices=BACKENDS,
-        help=f'inference backend (default {default}): torch, onnxruntime, openvino, tensorrt '
+        '--backend', default=None if from_weights else default, choices=BACKENDS,
+        help=f'inference backend (default {chosen}): torch, onnxruntime, openvino, tensorrt '
              'or auto (TensorRT on a GPU when installed, else torch on a GPU, else the fastest '
-             'installed CPU backend); an .onnx --weights needs one of the ONNX backends')
+             f'installed CPU backend){onnx}')
+
+
+def backend_for(weights: Any, requested: Optional[str], default: str = 'torch') -> str:
+    """Return the backend asked for, else one the weights can run on: auto for an .onnx."""
+    from .onnx_export import is_onnx_path  # at run time: parsing stays free of torch
+    if requested is not None:
+        return requested
+    return 'auto' if is_onnx_path(weights) else default

@@ -50,14 +50,20 @@ def colorize_depth(depth: np.ndarray, min_depth: Optional[float] = None,
     return rgb
 
 
+def colorbar_width(height: int) -> int:
+    """Width of the colour bar beside images of that height (room for its labels)."""
+    return max(80, height // 4)
+
+
 def depth_colorbar(height: int, min_depth: float, max_depth: float, width: int = 96,
-                   background: Tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+                   background: Tuple[int, int, int] = (255, 255, 255),
+                   unit: str = 'm') -> np.ndarray:
     """
     HxWx3 RGB legend for `colorize_depth` with the same range: a bar labelled in metres.
 
     Near is at the top, as red is; a tick sits where its depth's colour is, so the uneven
     spacing shows the inverse-depth mapping. The range's ends are labelled, then round depths
-    wherever a label fits.
+    wherever a label fits. `unit` follows each number ('' for depth up to scale).
     """
     out = np.empty((height, width, 3), np.uint8)
     out[:] = background
@@ -81,6 +87,15 @@ def depth_colorbar(height: int, min_depth: float, max_depth: float, width: int =
         kept_rows.append(row)
         cv2.line(out, (bar_width, row), (bar_width + 4, row), (0, 0, 0), thickness)
         text_row = int(np.clip(row + text_h // 2, text_h + 1, height - 2))
-        cv2.putText(out, f'{depth:.2g} m', (bar_width + 7, text_row), cv2.FONT_HERSHEY_SIMPLEX,
+        label = f'{depth:.2g} {unit}'.rstrip()
+        cv2.putText(out, label, (bar_width + 7, text_row), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, (0, 0, 0), thickness, cv2.LINE_AA)
     return out
+
+
+def depth_with_colorbar(depth: np.ndarray, min_depth: float, max_depth: float,
+                        unit: str = 'm') -> np.ndarray:
+    """Colour-mapped depth with its colour bar on the right: one image that says its range."""
+    bar = depth_colorbar(depth.shape[0], min_depth, max_depth,
+                         width=colorbar_width(depth.shape[0]), unit=unit)
+    return np.hstack([colorize_depth(depth, min_depth, max_depth), bar])

@@ -19,7 +19,7 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 
-from ..conversions.colormap import colorize_depth, depth_colorbar
+from ..conversions.colormap import colorbar_width, colorize_depth, depth_colorbar
 from ..conversions.image import depth_image_msg_to_array
 from ..conversions.pointcloud import pointcloud2_to_array
 from ..conversions.stamps import header_stamp_ns
@@ -28,11 +28,6 @@ from ..node.qos import output_qos, points_qos
 
 #: stamp (ns) -> (RGB, ground-truth depth in metres or None), or None for an unknown stamp
 FrameLookup = Callable[[int], Optional[Tuple[np.ndarray, Optional[np.ndarray]]]]
-
-
-def colorbar_width(height: int) -> int:
-    """Width of the colour bar beside the demo's images of that height (room for labels)."""
-    return max(80, height // 4)
 
 
 def write_ply(path: Path, xyz: np.ndarray, rgb: Optional[np.ndarray]) -> int:
