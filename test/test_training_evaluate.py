@@ -5,6 +5,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.data.synthetic import generate_sequence
@@ -94,3 +95,28 @@ def test_evaluate_reports_bad_inputs(tmp_path, test_dir, capsys):
     assert main(['--data', str(tmp_path / 'bad'), '--weights', 'x.pth',
                  '--output', str(tmp_path / 'x')]) == 1
     assert 'has no images' in capsys.readouterr().err
+
+
+def test_two_checkpoints_of_one_config_get_a_column_each(tmp_path, test_dir, capsys):
+    """Both called `demo` by their config: the columns and the figure name them by file."""
+    paths = []
+    for run, seed in (('a', 0), ('b', 1)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = DepthNet('baseline')
+        paths.append(save_checkpoint(tmp_path / run / 'best.pth', net, config={
+            'name': 'demo', 'data': {'width': 64, 'height': 64}}))
+    out = tmp_path / 'eval'
+    assert main(['--data', str(test_dir), '--weights', *map(str, paths), '--output', str(out),
+                 '--figure-rows', '2', '--workers', '0', '--no-global']) == 0
+    names = [e['name'] for e in json.loads((out / 'results.json').read_text())['results']]
+    assert names == ['demo (a/best.pth)', 'demo (b/best.pth)']
+    assert '| | demo (a/best.pth) | demo (b/best.pth) |' in (out / 'results.md').read_text()
+    assert cv2.imread(str(out / 'figure3.png')).shape == (2 * 256, 4 * 320, 3)  # both kept
+    capsys.readouterr()
+    assert main(['--data', str(test_dir), '--weights', str(paths[0]), str(paths[0]),
+                 '--output', str(out)]) == 1
+    assert 'more than once' in capsys.readouterr().err
+    assert main(['--data', str(test_dir), '--weights', *map(str, paths), '--names', 'x', 'x',
+                 '--output', str(out)]) == 1
+    assert '--names must differ' in capsys.readouterr().err

@@ -9,6 +9,8 @@ writes ``results.json``, ``results.md`` (Table 1: AbsRel, Log10, RMSE, delta 1-3
 RMSE-log, Params, Model size, Training time, Test time) and ``figure3.png`` (RGB | each
 checkpoint | ground truth, one colour scale per row). Metrics use per-image median scaling (the
 paper's protocol); the same metrics under one global scale are reported alongside.
+Columns are named by the checkpoints' config names (``--names`` to choose); checkpoints that
+share one get their file beside it (``demo (a/best.pth)``), so none is dropped from the figure.
 """
 
 import argparse
@@ -25,6 +27,7 @@ import torch
 from treeaspp_depth_ros.checkpoint import CheckpointError
 from treeaspp_depth_ros.cli_options import add_input_size_option, add_weights_option
 from treeaspp_depth_ros.data import DataError
+from treeaspp_depth_ros.files import atomic_write_text
 from treeaspp_depth_ros.inference import DepthEstimator
 
 from .command import run_command
@@ -106,6 +109,28 @@ def evaluate_checkpoint(path: Path, test_set: DepthTestSet, args: argparse.Names
     return entry
 
 
+def column_names(names: List[str], paths: List[Path]) -> List[str]:
+    """
+    Make the columns' names unique: a name two checkpoints share gets its file beside it.
+
+    Two runs of one config (``runs/a/best.pth``, ``runs/b/best.pth``) are both called by the
+    config's name; a table with two equal headers, or a figure keyed by name, would lose one.
+    """
+    unique = list(names)
+    for name in set(names):
+        group = [i for i, n in enumerate(names) if n == name]
+        if len(group) < 2:
+            continue
+        parts = [paths[i].resolve().parts for i in group]
+        depth = 1  # the shortest path tail that tells the files apart
+        while depth < max(len(p) for p in parts) and \
+                len({p[-depth:] for p in parts}) < len(parts):
+            depth += 1
+        for i, tail in zip(group, parts):
+            unique[i] = f'{name} ({"/".join(tail[-depth:])})'
+    return unique
+
+
 def _hours(seconds: Optional[float]) -> str:
     if not seconds:
         return 'n/a'
@@ -154,22 +179,30 @@ def draw_figure(entries: List[Dict[str, Any]], test_set: DepthTestSet, rows: int
 
 
 def run(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.weights]
+    names = args.names or []
+    if names and len(names) != len(paths):
+        raise DataError(f'--names needs one name per checkpoint ({len(paths)})')
+    resolved = [p.resolve() for p in paths]
+    twice = sorted({str(p) for p in paths if resolved.count(p.resolve()) > 1})
+    if twice:
+        raise DataError(f'--weights names {", ".join(twice)} more than once')
+    if len(set(names)) < len(names):
+        raise DataError(f'--names must differ (each names a column): {" ".join(names)}')
     layout = detect_layout(args.data) if args.layout == 'auto' and args.data != 'synthetic' \
         else args.layout
     crop = {'eigen': 'eigen', 'none': None}.get(args.crop,
                                                 'eigen' if layout in NYU_LAYOUTS else None)
     test_set = load_test_set(args.data, layout, args.stride, args.limit or None)
     test_set.check()
-    paths = [Path(p) for p in args.weights]
-    names = args.names or []
-    if names and len(names) != len(paths):
-        raise DataError(f'--names needs one name per checkpoint ({len(paths)})')
     entries = []
     for index, path in enumerate(paths):
         entry = evaluate_checkpoint(path, test_set, args, crop)
         if names:
             entry['name'] = names[index]
         entries.append(entry)
+    for entry, name in zip(entries, column_names([e['name'] for e in entries], paths)):
+        entry['name'] = name
         print(f'{entry["name"]}: AbsRel {entry["abs_rel"]:.4f}  RMSE {entry["rmse"]:.4f}  '
               f'd1 {entry["a1"]:.4f}  ({entry["num_images"]} images, '
               f'{entry["test_time_s"]:.1f}s)')
@@ -187,9 +220,9 @@ def run(args: argparse.Namespace) -> int:
     if args.figure_rows > 0:
         draw_figure(entries, test_set, args.figure_rows, out / 'figure3.png')
     results = [{k: v for k, v in e.items() if not k.startswith('_')} for e in entries]
-    (out / 'results.json').write_text(json.dumps({'test_set': info, 'results': results},
-                                                 indent=2))
-    (out / 'results.md').write_text(markdown_table(results, info))
+    atomic_write_text(json.dumps({'test_set': info, 'results': results}, indent=2),
+                      out / 'results.json')
+    atomic_write_text(markdown_table(results, info), out / 'results.md')
     print(f'wrote {out / "results.json"}, {out / "results.md"}'
           + (f', {out / "figure3.png"}' if args.figure_rows > 0 else ''))
     return 0
