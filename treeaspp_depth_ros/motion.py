@@ -74,9 +74,10 @@ def relative_change(depth: np.ndarray, previous_depth: np.ndarray,
     Mean symmetric relative change ``2|Dc - Dp| / (Dc + Dp)`` of depth at the same 3D points.
 
     The flicker of a depth stream: the current depth's points moved into the previous camera
-    (4x4 `current_in_previous`, metres) against the previous depth there. Pixels without a
-    finite positive depth in either frame, or outside the previous view, are left out.
-    Returns the mean and the number of pixels it is over.
+    (4x4 `current_in_previous`, metres) against the previous depth there, sampled bilinearly
+    where all four neighbours hold a depth (a sensor's holes are never blended in). Pixels
+    without a finite positive depth, or outside the previous view, are left out. Returns the
+    mean and the number of pixels it is over.
     """
     current = torch.from_numpy(np.nan_to_num(depth, nan=0.0).astype(np.float32))[None, None]
     previous = torch.from_numpy(np.nan_to_num(previous_depth, nan=0.0).astype(np.float32))
@@ -84,8 +85,9 @@ def relative_change(depth: np.ndarray, previous_depth: np.ndarray,
     transform = torch.from_numpy(np.asarray(current_in_previous, np.float32)[None, :3])
     Kt = torch.from_numpy(np.asarray(K, np.float32))[None]
     grid, computed = project(backproject(current, torch.inverse(Kt)), Kt, transform)
-    projected = F.grid_sample(previous, grid, mode='nearest', align_corners=True)
-    valid = (grid.abs().amax(dim=-1) <= 1).unsqueeze(1) & (projected > 0) & (current > 0)
+    projected = F.grid_sample(previous, grid, align_corners=True)
+    covered = F.grid_sample((previous > 0).float(), grid, align_corners=True)
+    valid = (grid.abs().amax(dim=-1) <= 1).unsqueeze(1) & (covered > 0.999) & (current > 0)
     change = 2.0 * depth_inconsistency(computed, projected)[valid]
     return (float(change.mean()) if change.numel() else float('nan')), int(change.numel())
 

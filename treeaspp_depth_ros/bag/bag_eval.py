@@ -24,9 +24,11 @@ from treeaspp_depth_ros.bag import bagio, evaluation, record, report
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.cli_options import (add_backend_option, add_input_size_option,
                                             add_weights_option)
+from treeaspp_depth_ros.conversions.camera_info import camera_info_to_K
 from treeaspp_depth_ros.conversions.stamps import make_header
 from treeaspp_depth_ros.node import params
-from treeaspp_depth_ros.node.outputs import IntrinsicsResolver, INVALID, OutputBuilder
+from treeaspp_depth_ros.node.outputs import (IntrinsicsResolver, INVALID, odometry_message,
+                                             OutputBuilder)
 from treeaspp_depth_ros.progress import track
 import yaml
 
@@ -60,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--allow-unmatched', action='store_true',
                         help='evaluate matched frames even if some images/depths have no partner')
     parser.add_argument('--max-frames', type=int, help='evaluate only the first N pairs')
+    parser.add_argument('--pose-topic',
+                        help='recorded camera poses (geometry_msgs/PoseStamped or '
+                             'nav_msgs/Odometry) to score the odometry and warp the flicker '
+                             'with (default: IMAGE_NS/pose_gt when present, as make-bag writes)')
+    parser.add_argument('--no-motion', action='store_true',
+                        help='offline: skip the pose network (odometry, confidence and their '
+                             'report section; about one more network pass per frame)')
     parser.add_argument('--samples', type=int, default=4,
                         help='frames in the RGB | prediction | ground truth | error strip')
     parser.add_argument('--record-out', type=Path, metavar='BAG',
@@ -149,7 +158,8 @@ class OfflineNode:
         self._outputs = OutputBuilder()
 
     def record(self, recorder: record.OutputRecorder, frame: evaluation.FrameData,
-               rgb: np.ndarray, pred: np.ndarray) -> None:
+               rgb: np.ndarray, pred: np.ndarray,
+               odometry: Optional[Any] = None) -> None:
         """Write the frame's input stream and the node's outputs for it."""
         from rclpy.serialization import deserialize_message
         from sensor_msgs.msg import CameraInfo
@@ -170,6 +180,10 @@ class OfflineNode:
         for key, msg in self._outputs.messages(pred, rgb, intrinsics, self.config,
                                                wanted=recorder.records):
             recorder.write_output(key, stamp, msg)
+        if odometry is not None:
+            recorder.write_output('odom', stamp, odometry_message(
+                odometry.pose, odometry.pose_variance, make_header(stamp, self.config.odom_frame),
+                frame_id, None, None))
 
 
 def machine_info() -> Dict[str, object]:
@@ -179,9 +193,35 @@ def machine_info() -> Dict[str, object]:
             'torch_threads': torch.get_num_threads()}
 
 
+def make_temporal(args: argparse.Namespace, inputs: evaluation.EvalInputs, estimator,
+                  config: params.NodeConfig):
+    """Set up the "over time" evaluation, with the weights' pose network unless --no-motion."""
+    from treeaspp_depth_ros.bag.temporal import TemporalEvaluation
+    from treeaspp_depth_ros.checkpoint import CheckpointError, load_pose_net
+    from treeaspp_depth_ros.data import rosbag
+    from treeaspp_depth_ros.motion import VisualOdometry
+    odometry, truth = None, None
+    if not args.no_motion and inputs.camera_info_topic is not None:
+        try:
+            odometry = VisualOdometry(
+                load_pose_net(estimator.checkpoint), estimator.device, config.odom_max_gap,
+                config.odom_max_speed, config.odom_max_angular_speed,
+                config.odom_relative_error)
+        except CheckpointError as error:
+            print(f'[bag-eval] no odometry or confidence: {error}', file=sys.stderr)
+    topic = args.pose_topic
+    if topic is None:
+        guess = inputs.image_topic.rsplit('/', 1)[0] + '/pose_gt'
+        topic = guess if guess in inputs.reader.topics else None
+    if topic is not None:
+        truth = rosbag.read_pose_track(inputs.reader, topic)
+    return TemporalEvaluation(odometry, truth, args.max_dt, args.min_depth, args.max_depth), \
+        topic
+
+
 def run_offline(args: argparse.Namespace, inputs: evaluation.EvalInputs,
                 acc: evaluation.MetricAccumulator, recorder: Optional[record.OutputRecorder],
-                estimator, config: params.NodeConfig) -> Dict[str, object]:
+                estimator, config: params.NodeConfig, temporal=None) -> Dict[str, object]:
     """Every paired frame through the estimator; returns timing and the report samples."""
     wanted = set(evaluation.sample_indices(len(inputs.pairs), args.samples))
     samples: List[Dict[str, object]] = []
@@ -195,17 +235,23 @@ def run_offline(args: argparse.Namespace, inputs: evaluation.EvalInputs,
         rgb = evaluation.decode_rgb(inputs, frame)
         gt = evaluation.decode_depth(inputs, frame)
         t1 = time.perf_counter()
-        pred = estimator.predict(rgb)
+        prediction = estimator.predict_frame(rgb)
+        pred = prediction.depth
         t2 = time.perf_counter()
-        if node is not None:
-            node.record(recorder, frame, rgb, pred)
+        scored = acc.add(frame.pair, pred, gt)
+        if temporal is not None and frame.camera_info_msg is not None:
+            temporal.add(frame.pair.index, frame.pair.stamp_ns, prediction, gt,
+                         camera_info_to_K(frame.camera_info_msg), estimator.depth_scale,
+                         scored['scale_ratio'] if scored else None)
         t3 = time.perf_counter()
-        acc.add(frame.pair, pred, gt)
+        if node is not None:
+            node.record(recorder, frame, rgb, pred,
+                        temporal.odometry if temporal is not None else None)
         t4 = time.perf_counter()
         timings['decode_s'] += t1 - t0
         timings['inference_s'] += t2 - t1
-        timings['record_s'] += t3 - t2
-        timings['metrics_s'] += t4 - t3
+        timings['metrics_s'] += t3 - t2  # with the pose network and its confidence
+        timings['record_s'] += t4 - t3
         if frame.pair.index in wanted:
             samples.append({'index': frame.pair.index, 'rgb': rgb.copy(),
                             'pred': evaluation.fit_to(pred, gt.shape), 'gt': gt})
@@ -268,14 +314,22 @@ def run(args: argparse.Namespace) -> int:
             recorder = record.OutputRecorder(writer, inputs.image_type, args.record_prefix)
         acc = stack.enter_context(evaluation.MetricAccumulator(
             args.min_depth, args.max_depth, None if args.crop == 'none' else args.crop,
-            metric=estimator.scale_is_metric,
+            metric=estimator.has_depth_scale,  # synthetic-rooms scales too: say how far off
             scratch_dir=report_dir.parent if report_dir is not None else None))
+        temporal = None
         if args.mode == 'offline':
-            outcome = run_offline(args, inputs, acc, recorder, estimator, config)
+            temporal, pose_topic = make_temporal(args, inputs, estimator, config)
+            if recorder is not None and temporal.odometry is not None:
+                recorder.add_odometry()
+            outcome = run_offline(args, inputs, acc, recorder, estimator, config, temporal)
         else:
             from treeaspp_depth_ros.bag import live
             outcome = live.run_live(args, inputs, acc, recorder, parameters)
         results = acc.finish()
+        if temporal is not None:
+            results['over_time'] = temporal.finish(
+                results['global_scale'], {f['index']: f['scale_ratio'] for f in acc.frames})
+            results['over_time']['pose_topic'] = pose_topic
         if recorder is not None:
             # N frames span N - 1 intervals
             fps = (len(inputs.pairs) - 1) / max(
@@ -297,6 +351,7 @@ def build_report(args, inputs: evaluation.EvalInputs, estimator, results,
         'backend': estimator.describe_backend(), 'input_size': list(estimator.input_size),
         'input_size_source': estimator.input_size_source, 'precision': args.precision,
         'depth_scale': estimator.depth_scale, 'scale_is_metric': estimator.scale_is_metric,
+        'scale_origin': estimator.scale_origin,
         'image_topic': inputs.image_topic, 'depth_topic': inputs.depth_topic,
         'camera_info_topic': inputs.camera_info_topic,
         'images': inputs.image_count, 'depths': inputs.depth_count,
@@ -315,12 +370,31 @@ def print_summary(summary: Dict[str, object], args) -> None:
     med, glob = summary['median_scaled'], summary['global_scaled']
     line = (f'{summary["mode"]}: {summary["frames"]} frames, {summary["fps"]:.2f} frames/s | '
             f'median-scaled AbsRel {med["abs_rel"]:.4f} RMSE {med["rmse"]:.4f} '
-            f'd1 {med["a1"]:.4f} | global-scaled (x{summary["global_scale"]:.4g}) AbsRel '
-            f'{glob["abs_rel"]:.4f} RMSE {glob["rmse"]:.4f} d1 {glob["a1"]:.4f} | '
-            f'scale ratio CV {summary["scale_ratio_cv"]:.4f}')
+            f'd1 {med["a1"]:.4f} | ')
+    metric = summary.get('metric')
+    if metric:  # what a robot gets: the weights' own scale, beside the rescaled figures
+        line += (f'metric (x{summary["depth_scale"]:.4g}, {summary.get("scale_origin")}) AbsRel '
+                 f'{metric["abs_rel"]:.4f} RMSE {metric["rmse"]:.4f} d1 {metric["a1"]:.4f} | ')
+    else:
+        line += 'metric: none (no depth scale: run calibrate-scale) | '
+    line += (f'global-scaled (x{summary["global_scale"]:.4g}, fitted to this bag) AbsRel '
+             f'{glob["abs_rel"]:.4f} RMSE {glob["rmse"]:.4f} d1 {glob["a1"]:.4f} | '
+             f'scale ratio CV {summary["scale_ratio_cv"]:.4f}')
     if 'dropped' in summary:
         line += f' | dropped {summary["dropped"]}'
     print(line)
+    over_time = summary.get('over_time') or {}
+    odometry, flicker = over_time.get('odometry') or {}, over_time.get('flicker') or {}
+    if 'ate_similarity' in odometry:
+        print(f'odometry: ATE {odometry["ate_similarity"]["rmse_m"]:.3f} m after a similarity '
+              f'alignment ({100 * odometry["ate_sim_over_length"]:.1f}% of the '
+              f'{odometry["trajectory_length_m"]:.2f} m path), '
+              f'{odometry["ate_rigid"]["rmse_m"]:.3f} m rigid; RPE '
+              f'{100 * odometry["rpe"]["translation_error_ratio"]:.0f}% of each step')
+    if 'ours_mean_relative_change' in flicker:
+        print(f'flicker (mean relative change at the same 3D points, {flicker["warped_with"]}): '
+              f'ours {flicker["ours_mean_relative_change"]:.4f}, sensor '
+              f'{flicker["sensor_mean_relative_change"]:.4f}')
     if args.output is not None:
         print(f'report: {Path(args.output) / "report.md"}')
     if args.record_out is not None:

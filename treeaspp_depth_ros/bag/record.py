@@ -69,6 +69,11 @@ class OutputRecorder:
         writer.add_topic(self.topics['points'], bagio.POINTCLOUD2, reliable)
         writer.add_topic(self.topics['tf_static'], bagio.TF_MESSAGE, [bagio.LATCHED_QOS])
 
+    def add_odometry(self) -> None:
+        """Record the node's ``odom`` (visual odometry) too, as PREFIX/odom."""
+        self.topics['odom'] = self.topics['image'].rsplit('/', 1)[0] + '/odom'
+        self.writer.add_topic(self.topics['odom'], bagio.ODOMETRY, [bagio.RELIABLE_QOS])
+
     def records(self, key: str) -> bool:
         """Whether the layout has a topic for this node output key."""
         return key in self.topics

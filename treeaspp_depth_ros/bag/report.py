@@ -172,6 +172,27 @@ def write_plots(folder: Path, report: Dict[str, object], frames: List[Dict[str, 
                            'latency (ms)')
         _write_png(folder / 'latency.png', chart)
         written.append('latency.png')
+    over_time = report.get('over_time') or {}
+    charts = []
+    confidence = over_time.get('confidence')
+    if confidence:
+        removed = [100 * f for f in confidence['removed_fraction']]
+        charts.append(line_chart(
+            [('confidence order', removed, confidence['abs_rel_confidence_order']),
+             ('oracle (worst first)', removed, confidence['abs_rel_oracle_order'])],
+            'sparsification: AbsRel of what is left (random order keeps the first value)',
+            '% of pixels removed', 'AbsRel'))
+    flicker = over_time.get('flicker') or {}
+    if flicker.get('ours_per_pair'):
+        pairs = list(range(1, len(flicker['ours_per_pair']) + 1))
+        charts.append(line_chart(
+            [('ours', pairs, flicker['ours_per_pair']),
+             ('sensor', pairs, flicker['sensor_per_pair'])],
+            f'flicker: relative depth change at the same points ({flicker["warped_with"]})',
+            'frame pair', 'mean relative change'))
+    if charts:
+        _write_png(folder / 'over_time.png', _stack_charts(charts))
+        written.append('over_time.png')
     strip = sample_strip(samples, float(report['global_scale']))
     if strip is not None:
         _write_png(folder / 'samples.png', strip)
@@ -235,11 +256,48 @@ def markdown(report: Dict[str, object], plots: List[str]) -> str:
         f'- range {report["scale_ratio_min"]:.4g} .. {report["scale_ratio_max"]:.4g}; '
         f'p95/p5 = {report["scale_ratio_p95_p5"]:.4f}',
     ]
+    lines += _over_time_lines(report.get('over_time') or {})
     if plots:
         lines += ['', '## Plots', '']
         lines += [f'![{p}]({p})' for p in plots]
     lines.append('')
     return '\n'.join(lines)
+
+
+def _over_time_lines(section: Dict[str, object]) -> List[str]:
+    """Markdown of bag-eval's odometry, confidence, scale drift and flicker."""
+    if not section:
+        return []
+    lines = ['', '## Over time', '']
+    odometry = section.get('odometry') or {}
+    if 'ate_similarity' in odometry:
+        lines.append(
+            f'- odometry ({odometry["pairs"]} pairs, pose network {odometry["pose_ms_mean"]:.0f} '
+            f'ms each): ATE **{odometry["ate_similarity"]["rmse_m"]:.3f} m** after a '
+            f'similarity alignment ({100 * odometry["ate_sim_over_length"]:.1f}% of the '
+            f'{odometry["trajectory_length_m"]:.2f} m path), {odometry["ate_rigid"]["rmse_m"]:.3f}'
+            f' m rigid with the node\'s scale; RPE {odometry["rpe"]["trans_rmse_m"]:.4f} m and '
+            f'{odometry["rpe"]["rot_rmse_deg"]:.2f} deg per frame; resets {odometry["resets"]}')
+    elif odometry:
+        lines.append(f'- odometry: {odometry.get("note", "")}')
+    confidence = section.get('confidence')
+    if confidence:
+        lines.append(
+            f'- confidence: AUSE {confidence["ause_vs_oracle"]:.4f} against the oracle '
+            f'(random order: {confidence["ause_random_vs_oracle"]:.4f}); dropping the 20% least '
+            f'confident pixels gains {100 * confidence["gain_at_20pct_vs_oracle"]:.0f}% of what '
+            'dropping the 20% worst would')
+    drift = section.get('scale_drift')
+    if drift:
+        trend = 100 * drift['trend_per_100_frames']
+        lines.append(f'- scale drift: ratio CV {drift["ratio_cv"]:.4f}, p95/p5 '
+                     f'{drift["ratio_p95_p5"]:.3f}, trend {trend:+.1f}% per 100 frames')
+    flicker = section.get('flicker') or {}
+    if 'ours_mean_relative_change' in flicker:
+        lines.append(f'- flicker (warped with {flicker["warped_with"]}): ours '
+                     f'{flicker["ours_mean_relative_change"]:.4f}, sensor '
+                     f'{flicker["sensor_mean_relative_change"]:.4f} mean relative change')
+    return lines
 
 
 def write_report(folder: Path, report: Dict[str, object], frames: List[Dict[str, object]],
