@@ -40,7 +40,7 @@ from treeaspp_depth_ros.checkpoint import save_checkpoint
 from treeaspp_depth_ros.data.layouts import color_frames
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet, VARIANTS
-from treeaspp_depth_ros.model.cost import gflops
+from treeaspp_depth_ros.model.cost import gflops, interleaved_times_ms
 from treeaspp_depth_ros.onnx_export import calibration_inputs, export_onnx, quantize_int8
 
 KITCHEN = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'
@@ -91,12 +91,8 @@ def latency_rows(variant: str, folder: Path, threads: int, runs: int) -> List:
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     calls = {name: (lambda e=estimator: e.runner(x)) for name, estimator in estimators.items()}
     calls['matmul'] = lambda: torch.mm(a, b)
-    times: Dict[str, List[float]] = {name: [] for name in calls}
-    for name, call in calls.items():
-        time_calls(call, 0, warmup=3)
-    for _ in range(runs):  # interleaved: a shared machine's drift hits every backend alike
-        for name, call in calls.items():
-            times[name] += time_calls(call, 1, warmup=0)
+    # interleaved: a shared machine's drift hits every backend alike
+    times = interleaved_times_ms(calls, runs, warmup=3)
     rate = 2 * 2048 ** 3 / (percentile(times.pop('matmul'), 50) * 1e-3) / 1e9
     rows = []
     for name, estimator in estimators.items():

@@ -18,6 +18,7 @@ from treeaspp_depth_ros.cli import main
 from treeaspp_depth_ros.conversions.colormap import colorbar_width, colorize_depth
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.model import DepthNet, PoseNet
+from treeaspp_depth_ros.model.cost import interleaved_times_ms
 
 
 def cli(*args, check=True) -> SimpleNamespace:
@@ -191,8 +192,9 @@ def test_predict_runs_a_checkpoint_at_its_training_size(tmp_path, shared_dir):
 def test_info_json_reports_every_variant_next_to_the_paper():
     result = cli('info', '--json', '--latency-runs', '1')
     info = json.loads(result.stdout)
-    # a minute's work on a small CPU: progress lines on stderr (not a terminal here)
-    assert '[info] building and timing the networks: 3 variants to do' in result.stderr
+    # seconds of work on a small CPU: progress lines on stderr (not a terminal here)
+    assert '[info] building and counting the networks: 3 variants to do' in result.stderr
+    assert '1 interleaved rounds after a warm-up' in result.stderr
     assert 'done in' in result.stderr
     cards = {c['variant']: c for c in info['variants']}
     assert set(cards) == {'baseline', 'aspp', 'tree_aspp'}
@@ -201,3 +203,15 @@ def test_info_json_reports_every_variant_next_to_the_paper():
     assert cards['tree_aspp']['paper']['params_m'] == 31.66
     assert cards['tree_aspp']['gflops_320x256'] > cards['baseline']['gflops_320x256'] > 1
     assert all(c['cpu_latency_ms_320x256'] > 0 for c in cards.values())
+
+
+def test_info_times_nothing_unless_asked_and_interleaves_when_it_does():
+    """No latency by default (it is bench_model's); asked, one forward of each per round."""
+    plain = cli('info')
+    assert 'latency not timed (--latency-runs N)' in plain.stdout
+    assert 'timing' not in plain.stderr
+    calls = []
+    times = interleaved_times_ms({name: (lambda n=name: calls.append(n)) for name in 'abc'},
+                                 rounds=3, warmup=1)
+    assert calls == list('abc') + list('abc') * 3  # warm-up, then a, b, c in every round
+    assert {name: len(t) for name, t in times.items()} == {'a': 3, 'b': 3, 'c': 3}

@@ -11,7 +11,8 @@ from treeaspp_depth_ros.model import build_depth_net, UPSAMPLE_MODES, VARIANTS
 from treeaspp_depth_ros.model.pose_net import POSE_HEAD_INITS
 from treeaspp_depth_ros.sizes import check_input_size
 from treeaspp_depth_ros.view_synthesis import PADDING_MODES
-from treeaspp_depth_training.config import (AMP_MODES, CHOICES, ConfigError, DEFAULTS, DEVICES,
+from treeaspp_depth_training.config import (AMP_MODES, CHOICES, CONFIG_DIR, ConfigError, DEFAULTS,
+                                            DEVICES,
                                             flatten, load_config, LR_SCHEDULES,
                                             overrides_from_args, VAL_FORMATS, VERIFY_MODES)
 from treeaspp_depth_training.data.scenes import FORMATS, LOADERS
@@ -168,3 +169,17 @@ def test_build_depth_net_refuses_an_unknown_argument():
         build_depth_net({'variant': 'baseline', 'upsample': 'bilinear'})
     net = build_depth_net({'variant': 'baseline', 'upsample_mode': 'bilinear'})
     assert net.config['upsample_mode'] == 'bilinear'
+
+
+def test_train_help_lists_every_bundled_config_without_importing_torchvision():
+    """--help is read before anything is built: no torchvision (seconds), every config named."""
+    code = ('import sys\nfrom treeaspp_depth_training.train import main\ntry:\n'
+            "    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('torchvision loaded:', 'torchvision' in sys.modules)")
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.rstrip().endswith('torchvision loaded: False')
+    listed = ' '.join(result.stdout.split())
+    for config in sorted(CONFIG_DIR.glob('*.yaml')):
+        assert config.stem in listed, config.stem
+    assert 'demo_odometry' in listed

@@ -13,7 +13,7 @@ import copy
 import difflib
 from pathlib import Path
 import re
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from treeaspp_depth_ros.data.synthetic import TRAJECTORIES
 from treeaspp_depth_ros.metrics import CROPS
@@ -188,6 +188,11 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
     return merge(parent, data, str(path), strict=False)
 
 
+def bundled_configs() -> List[str]:
+    """Name the configs shipped in configs/ (what --config accepts by name), from the folder."""
+    return sorted(p.stem for p in CONFIG_DIR.glob('*.yaml'))
+
+
 def resolve_config_path(name: Union[str, Path], relative_to: Optional[Path] = None) -> Path:
     """Find a config file by path or bundled name (``tree_aspp`` -> configs/tree_aspp.yaml)."""
     path = Path(name)
@@ -199,8 +204,7 @@ def resolve_config_path(name: Union[str, Path], relative_to: Optional[Path] = No
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise ConfigError(f'config not found: {name} (bundled: '
-                      f'{", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))})')
+    raise ConfigError(f'config not found: {name} (bundled: {", ".join(bundled_configs())})')
 
 
 def merge(base: Dict[str, Any], update: Dict[str, Any], source: str, strict: bool = True,

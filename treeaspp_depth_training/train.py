@@ -20,7 +20,8 @@ from typing import Any, Dict, List, Optional, Union
 from treeaspp_depth_ros.checkpoint import CheckpointError
 from treeaspp_depth_ros.data import DataError
 
-from .config import add_override_arguments, ConfigError, dump, load_config, overrides_from_args
+from .config import (add_override_arguments, bundled_configs, ConfigError, dump, load_config,
+                     overrides_from_args)
 from .trainer import Trainer, TrainingError
 
 
@@ -40,8 +41,8 @@ def build_parser(shown: Optional[Dict[str, Any]] = None) -> argparse.ArgumentPar
         prog='python -m treeaspp_depth_training.train', description=__doc__, allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', required=True,
-                        help='YAML file or bundled config name: baseline, aspp, tree_aspp, '
-                             'demo, synthetic_tiny')
+                        help='YAML file or bundled config name: '
+                             f'{", ".join(bundled_configs())}')
     parser.add_argument('--resume', default=None, metavar='CKPT',
                         help='shorthand for --train.resume')
     parser.add_argument('--print-config', action='store_true',

@@ -1,11 +1,10 @@
 """ResNet-18 encoder returning the five feature maps the depth decoder needs (1/2 ... 1/32)."""
 
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Any, List, Optional, Union
 
 import torch
 from torch import nn
-import torchvision
 
 #: channels of the feature maps at 1/2, 1/4, 1/8, 1/16, 1/32
 RESNET18_CHANNELS = (64, 64, 128, 256, 512)
@@ -13,13 +12,16 @@ RESNET18_CHANNELS = (64, 64, 128, 256, 512)
 Pretrained = Optional[Union[str, Path]]
 
 
-def load_resnet18(pretrained: Pretrained = None) -> torchvision.models.ResNet:
+def load_resnet18(pretrained: Pretrained = None) -> Any:
     """
-    Build torchvision's resnet18, optionally with ImageNet weights.
+    Build torchvision's resnet18 (a ``torchvision.models.ResNet``), optionally ImageNet's.
 
     `pretrained='imagenet'` goes through torchvision's weights API (which downloads once into
     the torch hub cache); a path loads a local state_dict, so offline machines can use a copy.
+    torchvision is imported here, when a network is built: importing it costs seconds, which
+    every command that only names the variants (``train --help``) would otherwise pay.
     """
+    import torchvision
     if pretrained is None:
         return torchvision.models.resnet18(weights=None)
     if str(pretrained).lower() == 'imagenet':
