@@ -310,6 +310,28 @@ def test_bad_bags(tmp_path, capsys, synthetic, weights):
         _fails(capsys, corrupt, weights, tmp_path, record=False, expect=[f'corrupt_{storage}'])
 
 
+def test_record_out_says_its_size_as_it_goes_and_can_drop_the_clouds(
+        kitchen_bags, weights, tmp_path, capsys):
+    """10 kitchen frames: a size line, the clouds' share, and --record-no-points without them."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(['bag-eval', '--help'])
+    assert 'xyzrgb point cloud' in capsys.readouterr().out
+    sizes = {}
+    for name, extra in (('all', []), ('no_points', ['--record-no-points'])):
+        out = tmp_path / name
+        assert main(['bag-eval', str(kitchen_bags['sqlite3']), *TOPICS, '--weights',
+                     str(weights), '--input-size', SIZE, '--max-frames', '10', '--no-motion',
+                     '--record-out', str(out), *extra]) == 0
+        said = capsys.readouterr().out
+        assert '[record-out] 10 frames, ' in said and f'recorded: {out} (' in said
+        sizes[name] = sum(f.stat().st_size for f in out.rglob('*') if f.is_file())
+        topics = set(read_all(out)[1])
+        assert ('/camera/points' in topics) == (name == 'all')
+        assert ('% point clouds; --record-no-points drops them' in said) == (name == 'all')
+    assert sizes['no_points'] < 0.3 * sizes['all']  # the clouds are most of the bag
+
+
 def test_no_camera_info_for_record_out_is_an_error(tmp_path, capsys, synthetic, weights):
     bag = _custom_bag(tmp_path / 'noinfo', synthetic, 2, 2)
     assert main(['bag-eval', str(bag), *TOPICS, '--weights', str(weights), '--input-size', SIZE,

@@ -72,7 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--samples', type=int, default=4,
                         help='frames in the RGB | prediction | ground truth | error strip')
     parser.add_argument('--record-out', type=Path, metavar='BAG',
-                        help='write the outputs + original stream as a SLAM-ready bag')
+                        help='write the outputs + original stream as a SLAM-ready bag; '
+                             f'{record.SIZE_HELP}')
+    parser.add_argument('--record-no-points', action='store_true',
+                        help='leave the point clouds out of --record-out (depth, image and '
+                             'camera_info stay; SLAM that takes RGB-D needs no cloud)')
     parser.add_argument('--record-storage', choices=sorted(bagio.STORAGES), default='sqlite3')
     parser.add_argument('--record-prefix', default='/camera',
                         help='topic prefix of the --record-out bag (default /camera)')
@@ -311,7 +315,8 @@ def run(args: argparse.Namespace) -> int:
                 record_dir, storage=args.record_storage,
                 custom_data={'generator': f'treeaspp-depth bag-eval --mode {args.mode}',
                              'source_bag': str(args.bag), 'weights': str(args.weights)}))
-            recorder = record.OutputRecorder(writer, inputs.image_type, args.record_prefix)
+            recorder = record.OutputRecorder(writer, inputs.image_type, args.record_prefix,
+                                             points=not args.record_no_points)
         acc = stack.enter_context(evaluation.MetricAccumulator(
             args.min_depth, args.max_depth, None if args.crop == 'none' else args.crop,
             metric=estimator.has_depth_scale,  # synthetic-rooms scales too: say how far off
@@ -398,7 +403,7 @@ def print_summary(summary: Dict[str, object], args) -> None:
     if args.output is not None:
         print(f'report: {Path(args.output) / "report.md"}')
     if args.record_out is not None:
-        print(f'recorded: {args.record_out}')
+        print(f'recorded: {args.record_out} ({record.bag_size_mb(args.record_out):.1f} MB)')
 
 
 def load_report(folder: Path) -> Dict[str, object]:

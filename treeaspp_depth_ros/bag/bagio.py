@@ -161,6 +161,8 @@ class BagWriter:
             self._writer.set_custom_data(key, str(value))
         self._connections: Dict[str, object] = {}
         self.counts: Dict[str, int] = {}
+        #: message bytes written per topic (what the bag's size is made of)
+        self.sizes: Dict[str, int] = {}
 
     def __enter__(self) -> 'BagWriter':
         self._writer.open()
@@ -179,9 +181,11 @@ class BagWriter:
         self._connections[topic] = self._writer.add_connection(
             topic, msgtype, typestore=typestore(), offered_qos_profiles=list(offered_qos))
         self.counts[topic] = 0
+        self.sizes[topic] = 0
 
     def write(self, topic: str, timestamp_ns: int, msg) -> None:
         """Write a message (rclpy or rosbags object, or CDR bytes) with bag time `timestamp_ns`."""
         data = msg if isinstance(msg, (bytes, bytearray, memoryview)) else serialize(msg)
         self._writer.write(self._connections[topic], int(timestamp_ns), bytes(data))
         self.counts[topic] += 1
+        self.sizes[topic] += len(data)

@@ -178,8 +178,9 @@ class BagPlayer:
             else None
         outputs = {'depth': (Image, 'depth/image', 50)}
         if self.recorder is not None:
-            outputs.update(depth_camera_info=(CameraInfo, 'depth/camera_info', 50),
-                           points=(PointCloud2, 'points', 10))
+            outputs['depth_camera_info'] = (CameraInfo, 'depth/camera_info', 50)
+            if self.recorder.records('points'):
+                outputs['points'] = (PointCloud2, 'points', 10)
         for key, (msg_type, topic, depth) in outputs.items():
             node.create_subscription(msg_type, f'{ns}/{topic}', self._collector(key),
                                      _output_qos(depth), raw=True)

@@ -51,13 +51,24 @@ def _tf_static(child_frame: str, stamp_ns: int):
     return t['tf2_msgs/msg/TFMessage'](transforms=[transform])
 
 
+#: what dominates a --record-out bag, for --help: an xyzrgb cloud is 32 bytes a pixel
+SIZE_HELP = ('about 12 MB per 640x480 frame, four fifths of it the xyzrgb point cloud '
+             '(PointCloud2, 32 bytes a pixel); --record-no-points leaves it out (about 2 MB a '
+             'frame: image, depth, camera_info)')
+#: a size line every this many frames
+SIZE_EVERY = 10
+
+
 class OutputRecorder:
-    """Writes the SLAM layout into an open :class:`bagio.BagWriter`."""
+    """Writes the SLAM layout into an open :class:`bagio.BagWriter`, saying its size."""
 
     def __init__(self, writer: bagio.BagWriter, image_type: str = bagio.IMAGE,
-                 prefix: str = '/camera') -> None:
+                 prefix: str = '/camera', points: bool = True) -> None:
         self.writer = writer
         self.topics = record_topics(prefix)
+        if not points:  # the node's cloud is most of the bag: `records('points')` is False
+            del self.topics['points']
+        self.frames = 0
         self._tf_written = False
         self.K: Optional[np.ndarray] = None
         self.size: Optional[tuple] = None
@@ -66,7 +77,8 @@ class OutputRecorder:
         writer.add_topic(self.topics['camera_info'], bagio.CAMERA_INFO, reliable)
         writer.add_topic(self.topics['depth'], bagio.IMAGE, reliable)
         writer.add_topic(self.topics['depth_camera_info'], bagio.CAMERA_INFO, reliable)
-        writer.add_topic(self.topics['points'], bagio.POINTCLOUD2, reliable)
+        if points:
+            writer.add_topic(self.topics['points'], bagio.POINTCLOUD2, reliable)
         writer.add_topic(self.topics['tf_static'], bagio.TF_MESSAGE, [bagio.LATCHED_QOS])
 
     def add_odometry(self) -> None:
@@ -95,6 +107,19 @@ class OutputRecorder:
             if header_stamp_ns(info) != stamp_ns:
                 camera_info_raw = bagio.restamp(camera_info_raw, bagio.CAMERA_INFO, stamp_ns)
             self.writer.write(self.topics['camera_info'], stamp_ns, camera_info_raw)
+        self.frames += 1
+        if self.frames % SIZE_EVERY == 0:
+            print(f'[record-out] {self.size_text()}', flush=True)
+
+    def size_text(self) -> str:
+        """Frames and megabytes written so far, and the point clouds' share of them."""
+        total = sum(self.writer.sizes.values())
+        text = f'{self.frames} frames, {total / 1e6:.1f} MB so far'
+        points = self.writer.sizes.get(self.topics.get('points', ''), 0)
+        if points:
+            text += (f' ({points / max(total, 1):.0%} point clouds; --record-no-points drops '
+                     'them)')
+        return text
 
     def write_output(self, key: str, stamp_ns: int, msg) -> None:
         """Write a node output (`depth`, `depth_camera_info`, `points`), message or CDR bytes."""
@@ -104,6 +129,11 @@ class OutputRecorder:
         if self.K is None:
             self.K = np.asarray(K, dtype=np.float64)
             self.size = (int(width), int(height))
+
+
+def bag_size_mb(folder: Path) -> float:
+    """Megabytes a written bag folder takes on disk (its storage files and metadata)."""
+    return sum(f.stat().st_size for f in Path(folder).rglob('*') if f.is_file()) / 1e6
 
 
 def orbslam3_settings(K: np.ndarray, width: int, height: int, fps: float) -> str:
