@@ -39,6 +39,7 @@ from treeaspp_depth_ros.conversions.camera_info import camera_info_to_K
 from treeaspp_depth_ros.conversions.image import depth_image_msg_to_array, image_msg_to_rgb
 from treeaspp_depth_ros.data.layouts import load_dataset
 from treeaspp_depth_ros.inference import DepthEstimator
+from treeaspp_depth_ros.trajectory import trajectory_errors
 
 DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / '7scenes-redkitchen'
 SIZE = (128, 96)
@@ -156,36 +157,6 @@ def run_open3d(rgbs: List[np.ndarray], depths: List[np.ndarray], K: np.ndarray,
         volume.integrate(color, intrinsic, np.linalg.inv(poses[i]))
     cloud = volume.extract_point_cloud()
     return np.array(poses), np.asarray(cloud.points), np.asarray(cloud.colors), failures
-
-
-def rigid_align(estimate: np.ndarray, truth: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Rotation and translation (no scale: metric depth must give metric motion) onto truth."""
-    mu_e, mu_t = estimate.mean(0), truth.mean(0)
-    U, _, Vt = np.linalg.svd((truth - mu_t).T @ (estimate - mu_e))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-    R = U @ D @ Vt
-    return R, mu_t - R @ mu_e
-
-
-def trajectory_errors(poses: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
-    """ATE RMSE after rigid alignment; RPE per frame (translation and rotation)."""
-    R, t = rigid_align(poses[:, :3, 3], truth[:, :3, 3])
-    aligned = poses[:, :3, 3] @ R.T + t
-    ate = np.linalg.norm(aligned - truth[:, :3, 3], axis=1)
-    rpe_t, rpe_r = [], []
-    for i in range(1, len(poses)):
-        moved = np.linalg.inv(poses[i - 1]) @ poses[i]
-        real = np.linalg.inv(truth[i - 1]) @ truth[i]
-        error = np.linalg.inv(real) @ moved
-        rpe_t.append(np.linalg.norm(error[:3, 3]))
-        rpe_r.append(np.degrees(np.arccos(np.clip((np.trace(error[:3, :3]) - 1) / 2, -1, 1))))
-    length = float(np.linalg.norm(np.diff(truth[:, :3, 3], axis=0), axis=1).sum())
-    return {'ate_rmse_m': float(np.sqrt(np.mean(ate ** 2))), 'ate_max_m': float(ate.max()),
-            'rpe_trans_rmse_m_per_frame': float(np.sqrt(np.mean(np.square(rpe_t)))),
-            'rpe_rot_rmse_deg_per_frame': float(np.sqrt(np.mean(np.square(rpe_r)))),
-            'trajectory_length_m': length,
-            'estimated_length_m': float(np.linalg.norm(np.diff(poses[:, :3, 3], axis=0),
-                                                       axis=1).sum())}
 
 
 def top_down(points: np.ndarray, colors: np.ndarray, poses: np.ndarray, title: str,
