@@ -173,7 +173,7 @@ def test_record_out_follows_node_contracts(kitchen_bags, weights, tmp_path):
     assert qos['/camera/depth/image'].reliability.name == 'RELIABLE'
 
 
-def test_calibrate_scale_makes_depth_metric(kitchen_bags, weights, tmp_path):
+def test_calibrate_scale_makes_depth_metric(kitchen_bags, weights, tmp_path, capsys):
     calibrated = tmp_path / 'calibrated.pt'
     rc = main(['calibrate-scale', '--weights', str(weights), '--bag',
                str(kitchen_bags['sqlite3']), *TOPICS, '--input-size', SIZE,
@@ -185,12 +185,22 @@ def test_calibrate_scale_makes_depth_metric(kitchen_bags, weights, tmp_path):
     ckpt = load_checkpoint(calibrated)
     assert ckpt['depth_scale'] == pytest.approx(cal['depth_scale'])
     assert ckpt['depth_scale_calibration']['frames'] == 10
+    # where the scale came from: which data, how many frames, which method
+    bag = kitchen_bags['sqlite3']
+    assert ckpt['depth_scale_origin'] == (f'calibrated on bag {bag} ({TOPICS[1]}, '
+                                          f'{TOPICS[3]}) (10 frames, ground-truth depth)')
+    assert ckpt['depth_scale_synthetic'] is False
     raw = evaluate(kitchen_bags['sqlite3'], weights, tmp_path / 'raw', '--max-frames', '10')
+    assert 'metric: none (no depth scale: run calibrate-scale)' in capsys.readouterr().out
     assert cal['depth_scale'] == pytest.approx(raw['global_scale'], rel=1e-9)
     assert cal['scale_ratio_cv'] == pytest.approx(raw['scale_ratio_cv'], rel=1e-9)
     metric = evaluate(kitchen_bags['sqlite3'], calibrated, tmp_path / 'metric',
                       '--max-frames', '10')
     assert metric['scale_is_metric'] is True
+    assert metric['scale_origin'] == ckpt['depth_scale_origin']
+    # the console line gives the metric figure (the weights' own scale) beside the others
+    assert (f"metric (x{metric['depth_scale']:.4g}, {ckpt['depth_scale_origin']}) AbsRel "
+            f"{metric['metric']['abs_rel']:.4f}") in capsys.readouterr().out
     assert metric['global_scale'] == pytest.approx(1.0, rel=1e-5)
     for m in METRIC_NAMES:
         assert metric['metric'][m] == pytest.approx(raw['global_scaled'][m], rel=1e-4, abs=1e-6)
@@ -208,6 +218,8 @@ def test_calibrate_scale_makes_depth_metric(kitchen_bags, weights, tmp_path):
     from treeaspp_depth_ros.inference import DepthEstimator
     estimator = DepthEstimator(sidecar_weights, device='cpu', input_size=(64, 64))
     assert estimator.scale_is_metric  # the node and bag-eval honour the sidecar
+    assert estimator.scale_origin == f'sidecar side.pt.scale.yaml: calibrated on 7scenes ' \
+        f'dataset {KITCHEN} (10 frames, ground-truth depth)'
     assert estimator.depth_scale == pytest.approx(side['depth_scale'], rel=1e-9)
 
 

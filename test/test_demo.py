@@ -62,6 +62,13 @@ def check_outputs(output: Path, result: subprocess.CompletedProcess) -> dict:
     assert f'element vertex {cloud["points"]}'.encode() in header
     assert len(body) == cloud['points'] * 15  # float x, y, z + uchar r, g, b
     assert f'{report["frames"]} of {report["frames_sent"]} frames got depth' in result.stdout
+    # the metric figure (the node's own metres) beside the median-scaled one, and its origin
+    assert f'median-scaled AbsRel {report["abs_rel"]:.3f}, metric AbsRel ' in result.stdout
+    assert report['scale_origin'] == report['node_diagnostics']['scale_origin']
+    if report['scale_origin'] == 'none':
+        assert report['abs_rel_metric'] is None
+    else:
+        assert report['abs_rel_metric'] >= 0
     return report
 
 
@@ -148,3 +155,7 @@ def test_default_weights_match_the_scene(tmp_path):
     assert report['input_size_source'] == 'checkpoint'
     assert float(report['node_diagnostics']['fps']) > 0  # the rate while frames flowed
     assert report['abs_rel'] <= 0.25, report['metrics_median_scaled']
+    # the demo weights' scale is from procedural rooms: shown, applied, never called metric
+    assert report['scale_origin'].startswith('calibrated on synthetic rooms')
+    assert report['scale_is_metric'] == 'false'
+    assert f'metric AbsRel {report["abs_rel_metric"]:.3f}' in result.stdout

@@ -34,7 +34,7 @@ from treeaspp_depth_ros.node.description import describe_depth_node
 from treeaspp_depth_ros.node.qos import input_qos
 from treeaspp_depth_ros.node_launcher import isolated_env, NodeProcess, Probe
 from treeaspp_depth_ros.pinhole import depth_to_points
-from treeaspp_depth_ros.weights import DEFAULT_WEIGHTS
+from treeaspp_depth_ros.weights import DEFAULT_WEIGHTS, DEMO_WEIGHTS
 
 DOMAIN = 1 + (os.getpid() + 37) % 100
 NS = f'/node_test_{os.getpid()}'
@@ -506,7 +506,23 @@ def test_without_weights_the_node_runs_the_shipped_default_weights(probe, workdi
         assert '7-Scenes' in diag['trained_on'] and 'non-commercial' in diag['licence'], diag
         assert diag['weights'] == str(DEFAULT_WEIGHTS) and diag['weights_shipped'] == 'true'
         assert diag['variant'] == 'tree_aspp' and diag['scale_is_metric'] == 'true'
+        assert diag['scale_origin'].startswith('calibrated on 7-Scenes redkitchen'), diag
         log = started.process.log_text()
         assert str(DEFAULT_WEIGHTS) in log and 'non-commercial' in log, log[-2000:]
+    finally:
+        started.process.stop()
+
+
+def test_a_scale_from_synthetic_rooms_is_applied_but_never_called_metric(probe, workdir):
+    """The demo weights' scale (procedural rooms): diagnostics and the log say so."""
+    started = Started(probe, workdir, DEMO_WEIGHTS, f'{NS}/synthetic_scale',
+                      input_width=0, input_height=0)
+    try:
+        started.wait_ready()
+        diag = started.diag_after(lambda d: 'scale_origin' in d)
+        assert diag['scale_origin'].startswith('calibrated on synthetic rooms'), diag
+        assert diag['scale_is_metric'] == 'false' and float(diag['depth_scale']) > 1
+        log = started.process.log_text()
+        assert 'not metric for a real camera' in log and 'calibrate-scale' in log, log[-2000:]
     finally:
         started.process.stop()

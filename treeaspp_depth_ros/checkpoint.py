@@ -135,6 +135,72 @@ def read_scale_sidecar(weights: PathLike) -> Optional[float]:
     return value
 
 
+#: a scale with no record of where it came from (checkpoints made before scales recorded it)
+UNRECORDED_ORIGIN = 'not recorded in the checkpoint'
+_METHOD_TEXT = {'ground-truth': 'ground-truth depth', 'camera-height': 'the floor and the '
+                'camera height', 'odometry': 'odometry against the pose network'}
+
+
+def calibration_is_synthetic(info: Dict[str, Any]) -> bool:
+    """Whether a calibration record says its frames were procedural (synthetic) rooms."""
+    flag = info.get('synthetic')
+    if isinstance(flag, bool):
+        return flag
+    # make_demo_weights names its frames 'synthetic rooms, seeds ...'
+    return str(info.get('source') or '').lower().startswith('synthetic')
+
+
+def describe_calibration(info: Dict[str, Any]) -> str:
+    """
+    Say which data and method a calibration record (calibrate-scale, make_*_weights) used.
+
+    A scale from procedural rooms always reads "calibrated on synthetic rooms", so that no
+    log, diagnostics or report can pass it off as metric for a real camera.
+    """
+    if not info.get('source') and not info.get('method'):
+        return 'calibration not recorded'  # e.g. a sidecar written by hand
+    method = str(info.get('method') or 'ground-truth')  # the shipped files' method
+    count = (f'{info["pairs"]} frame pairs' if info.get('pairs') else
+             f'{info["frames"]} frames' if info.get('frames') else '')
+    detail = ', '.join(x for x in (count, _METHOD_TEXT.get(method, method)) if x)
+    source = str(info.get('source') or 'data not recorded')
+    if calibration_is_synthetic(info) and 'synthetic rooms' not in source:
+        source = f'synthetic rooms ({source})'
+    return f'calibrated on {source} ({detail})'
+
+
+def scale_provenance(ckpt: Dict[str, Any]) -> Tuple[str, bool]:
+    """
+    Return where a checkpoint's `depth_scale` came from, and whether from synthetic rooms.
+
+    `depth_scale_origin` / `depth_scale_synthetic` where written (calibrate-scale, the training
+    scripts, fine-tuning's inherited scale); else derived from `depth_scale_calibration`, which
+    the shipped files (made before the origin was recorded) carry. ('', False): no scale.
+    """
+    if ckpt.get('depth_scale') is None:
+        return '', False
+    origin, synthetic = ckpt.get('depth_scale_origin'), ckpt.get('depth_scale_synthetic')
+    info = ckpt.get('depth_scale_calibration')
+    if isinstance(info, dict):
+        origin = origin or describe_calibration(info)
+        synthetic = synthetic if isinstance(synthetic, bool) else calibration_is_synthetic(info)
+    return str(origin or UNRECORDED_ORIGIN), bool(synthetic)
+
+
+def scale_origin_entries(info: Dict[str, Any]) -> Dict[str, Any]:
+    """Return the checkpoint keys that record a new calibration's origin (beside the scale)."""
+    return {'depth_scale_origin': describe_calibration(info),
+            'depth_scale_synthetic': calibration_is_synthetic(info)}
+
+
+def sidecar_provenance(weights: PathLike) -> Tuple[str, bool]:
+    """Where the `<weights>.scale.yaml` scale came from (read after `read_scale_sidecar`)."""
+    path = scale_sidecar_path(weights)
+    info = yaml.safe_load(path.read_text())
+    origin = str(info.get('origin') or describe_calibration(info))
+    return f'sidecar {path.name}: {origin}', calibration_is_synthetic(info)
+
+
 def write_scale_sidecar(weights: PathLike, info: Dict[str, Any]) -> Path:
     """Write `info` (`depth_scale` and how it was found) as the sidecar, atomically."""
     return atomic_write_text(yaml.safe_dump(info, sort_keys=False), scale_sidecar_path(weights))

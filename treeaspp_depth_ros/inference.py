@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from .backends import check_backend_name, resolve_backend
 from .backends.factory import cached_export, make_onnx_runner
 from .backends.torch_runner import TorchRunner
-from .checkpoint import load_depth_net, read_scale_sidecar, training_input_size
+from .checkpoint import (load_depth_net, read_scale_sidecar, scale_provenance,
+                         sidecar_provenance, training_input_size, UNRECORDED_ORIGIN)
 from .compute import check_precision, resolve_device
 from .model import DepthNet
 from .onnx_export import check_onnx_matches, is_onnx_path, read_onnx_info
@@ -27,6 +28,9 @@ from .view_synthesis import normalize_image
 #: torch's default memory layout for networks the estimator loads itself: channels_last ran
 #: in 0.36-0.88x the NCHW time in interleaved rounds (benchmarks/results/torch_layout.json)
 TORCH_CHANNELS_LAST = True
+
+#: `DepthEstimator.scale_origin` when no scale is applied (1.0: depth only up to scale)
+NO_SCALE = 'none'
 
 
 @dataclass
@@ -64,6 +68,8 @@ class DepthEstimator:
         if self.backend == 'openvino' and device == 'auto':
             self.device = torch.device('cpu')  # OpenVINO runs on the CPU here
         self.checkpoint: dict = {}
+        #: (origin, from synthetic rooms) of the weights' own scale (`scale_provenance`)
+        self._stored_scale = ('', False)
         self.net: Optional[DepthNet] = None
         self.onnx_info = None
         if isinstance(weights, DepthNet):
@@ -76,14 +82,19 @@ class DepthEstimator:
                                    licence=self.onnx_info.licence)
             if self.onnx_info.depth_scale is not None:
                 self.checkpoint['depth_scale'] = self.onnx_info.depth_scale
+            self._stored_scale = (self.onnx_info.scale_origin or UNRECORDED_ORIGIN,
+                                  self.onnx_info.scale_synthetic)
             sidecar_scale = read_scale_sidecar(weights)
             if sidecar_scale is not None:
                 self.checkpoint['depth_scale'] = sidecar_scale
+                self._stored_scale = sidecar_provenance(weights)
         else:
             self.net, self.checkpoint = load_depth_net(weights, self.device)
+            self._stored_scale = scale_provenance(self.checkpoint)
             sidecar_scale = read_scale_sidecar(weights)
             if sidecar_scale is not None:  # the sidecar overrides the checkpoint's own scale
                 self.checkpoint['depth_scale'] = sidecar_scale
+                self._stored_scale = sidecar_provenance(weights)
         # A network is only right at the size it was trained at: default to that, say which.
         trained = training_input_size(self.checkpoint)
         if self.onnx_info is not None:
@@ -120,16 +131,27 @@ class DepthEstimator:
         parameter) wins; else the weights' own scale (the checkpoint's or ONNX file's
         `depth_scale`, its sidecar first); else 1.0, and `scale_is_metric` is False. `raw`
         gives network units whatever is stored (the node's floor scale multiplies them).
-        Sets `depth_scale` and `scale_is_metric`; ValueError for a scale that is not positive.
+        Sets `depth_scale`, `scale_origin` ('parameter', the weights' record of which data and
+        method, or NO_SCALE), `scale_synthetic` and `scale_is_metric`: a scale calibrated on
+        procedural rooms is applied but is not metric for a real camera. ValueError for a
+        scale that is not positive.
         """
         chosen = requested if requested is not None else self.checkpoint.get('depth_scale')
+        self.scale_synthetic = False
         if raw or chosen is None:
-            self.depth_scale, self.scale_is_metric = 1.0, False
+            self.depth_scale, self.scale_is_metric, self.scale_origin = 1.0, False, NO_SCALE
             return
         scale = float(chosen)
         if not np.isfinite(scale) or scale <= 0:
             raise ValueError(f'depth_scale must be a positive number, got {scale}')
-        self.depth_scale, self.scale_is_metric = scale, True
+        self.scale_origin, self.scale_synthetic = ('parameter', False) if requested is not None \
+            else self._stored_scale
+        self.depth_scale, self.scale_is_metric = scale, not self.scale_synthetic
+
+    @property
+    def has_depth_scale(self) -> bool:
+        """Whether a scale is applied (metric or from synthetic rooms), not 1.0 by default."""
+        return self.scale_origin != NO_SCALE
 
     @property
     def input_size_text(self) -> str:

@@ -23,7 +23,8 @@ import torch
 
 from . import __version__
 from .checkpoint import (CheckpointError, depth_net_from_checkpoint, load_checkpoint,
-                         read_scale_sidecar, training_input_size)
+                         read_scale_sidecar, scale_provenance, sidecar_provenance,
+                         training_input_size)
 from .data.images import read_rgb
 from .files import atomic_write_bytes
 from .sizes import check_input_size, DEFAULT_INPUT_SIZE
@@ -70,6 +71,8 @@ class OnnxModelInfo:
     sha256: str  # of the .onnx file itself (TensorRT engine cache key)
     trained_on: str = ''  # what the checkpoint says it learnt from, and its licence
     licence: str = ''
+    scale_origin: str = ''  # which data and method gave depth_scale (checkpoint.py)
+    scale_synthetic: bool = False  # ... procedural rooms: applied, but not metric
 
     def describe(self) -> str:
         """One line for logs: file, variant, size, precision."""
@@ -97,7 +100,8 @@ class _DepthGraph(torch.nn.Module):
 
 
 def _metadata(ckpt: Dict[str, Any], input_size: Tuple[int, int], sha: str,
-              depth_scale: Optional[float], precision: str) -> Dict[str, str]:
+              depth_scale: Optional[float], precision: str,
+              scale_origin: Tuple[str, bool] = ('', False)) -> Dict[str, str]:
     width, height = input_size
     return {
         'format': ONNX_FORMAT,
@@ -109,6 +113,8 @@ def _metadata(ckpt: Dict[str, Any], input_size: Tuple[int, int], sha: str,
         'output': f'{OUTPUT_NAME}: float32 [1,1,{height},{width}] depth in network units '
                   '(1/disparity); metres = depth * depth_scale',
         'depth_scale': '' if depth_scale is None else repr(float(depth_scale)),
+        'depth_scale_origin': scale_origin[0] if depth_scale is not None else '',
+        'depth_scale_synthetic': str(bool(scale_origin[1] and depth_scale is not None)).lower(),
         'precision': precision,
         'checkpoint_sha256': sha,
         'package_version': __version__,
@@ -148,10 +154,12 @@ def export_onnx(weights: PathLike, output: PathLike,
         raise ValueError(f'opset must be >= 17, got {opset}')
     ckpt = load_checkpoint(weights)
     size = check_input_size(input_size or training_input_size(ckpt) or DEFAULT_INPUT_SIZE)
+    origin = ('parameter', False)
     if depth_scale is None:
         depth_scale = read_scale_sidecar(weights)
+        origin = sidecar_provenance(weights) if depth_scale is not None else origin
     if depth_scale is None and ckpt.get('depth_scale') is not None:
-        depth_scale = float(ckpt['depth_scale'])
+        depth_scale, origin = float(ckpt['depth_scale']), scale_provenance(ckpt)
     net = depth_net_from_checkpoint(ckpt).float().eval()
     graph = _DepthGraph(net).eval()
     width, height = size
@@ -171,7 +179,8 @@ def export_onnx(weights: PathLike, output: PathLike,
                           (1, 1, height, width)):
         dim.Clear()
         dim.dim_value = value
-    _set_metadata(model, _metadata(ckpt, size, file_sha256(weights), depth_scale, 'fp32'))
+    _set_metadata(model, _metadata(ckpt, size, file_sha256(weights), depth_scale, 'fp32',
+                                   origin))
     return save_onnx_model(model, output)
 
 
@@ -203,7 +212,9 @@ def read_onnx_info(path: PathLike) -> OnnxModelInfo:
                              checkpoint_sha256=meta.get('checkpoint_sha256', ''),
                              package_version=meta.get('package_version', ''),
                              sha256=file_sha256(path), trained_on=meta.get('trained_on', ''),
-                             licence=meta.get('licence', ''))
+                             licence=meta.get('licence', ''),
+                             scale_origin=meta.get('depth_scale_origin', ''),
+                             scale_synthetic=meta.get('depth_scale_synthetic') == 'true')
     except (KeyError, ValueError) as error:
         raise OnnxModelError(f'{path}: metadata incomplete or not matching the graph '
                              f'({error})') from None

@@ -382,7 +382,8 @@ def print_summary(summary: Dict[str, object], args) -> None:
                  f'{metric["abs_rel"]:.4f} RMSE {metric["rmse"]:.4f} d1 {metric["a1"]:.4f} | ')
     else:
         line += 'metric: none (no depth scale: run calibrate-scale) | '
-    line += (f'global-scaled (x{summary["global_scale"]:.4g}, fitted to this bag) AbsRel '
+    fitted = summary['global_scale'] * summary['depth_scale']  # the applied scale x the fit
+    line += (f'global-scaled (one scale fitted to this bag: {fitted:.4g}) AbsRel '
              f'{glob["abs_rel"]:.4f} RMSE {glob["rmse"]:.4f} d1 {glob["a1"]:.4f} | '
              f'scale ratio CV {summary["scale_ratio_cv"]:.4f}')
     if 'dropped' in summary:

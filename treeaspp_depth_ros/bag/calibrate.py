@@ -239,7 +239,8 @@ def _calibrate(args: argparse.Namespace, estimator, checkpoint: dict
 
 def run(args: argparse.Namespace) -> int:
     from treeaspp_depth_ros.checkpoint import (atomic_torch_save, CheckpointError,
-                                               load_checkpoint, write_scale_sidecar)
+                                               load_checkpoint, scale_origin_entries,
+                                               write_scale_sidecar)
     if (args.bag is None) == (args.dataset is None):
         raise CommandError('give exactly one source: --bag BAG or --dataset SRC --format F')
     if args.sidecar and args.output is not None:
@@ -272,6 +273,9 @@ def run(args: argparse.Namespace) -> int:
     low, high = scale_interval(results['ratios'], results.get('inliers'))
     info['depth_scale_ci90'] = [low, high]
     info['input_size'] = list(estimator.input_size)
+    # which data and method: replaces an inherited or synthetic-rooms origin
+    origin = scale_origin_entries(info)
+    info['origin'] = origin['depth_scale_origin']
     target: Optional[Path] = None
     if not args.dry_run:
         if args.sidecar:
@@ -283,6 +287,8 @@ def run(args: argparse.Namespace) -> int:
             checkpoint['depth_scale'] = scale
             checkpoint['depth_scale_calibration'] = {
                 k: v for k, v in info.items() if k != 'depth_scale'}
+            checkpoint.update(origin)
+            checkpoint.pop('depth_scale_inherited', None)  # calibrated now, not inherited
             atomic_torch_save(checkpoint, target)
     if args.report is not None:
         report = dict(info, previous_depth_scale=previous, written=str(target) if target else None,

@@ -73,6 +73,7 @@ class DepthRecorder:
         self.latencies_s: List[float] = []
         self.arrivals: List[float] = []
         self.metrics: List[Dict[str, float]] = []
+        self.metric_metrics: List[Dict[str, float]] = []  # the same frames, no rescaling
         self.saved_images: List[str] = []
         self.unknown_stamps = 0
         self.diagnostics: Dict[str, str] = {}
@@ -146,8 +147,13 @@ class DepthRecorder:
                 metrics = compute_depth_metrics(np.where(valid, pred, 0.0), np.where(
                     valid, gt, 0.0), min_depth=self.min_depth, max_depth=self.max_depth,
                     scale='median')
+                # the published metres as they are: the weights' own scale, no rescaling
+                metric = compute_depth_metrics(np.where(valid, pred, 0.0), np.where(
+                    valid, gt, 0.0), min_depth=self.min_depth, max_depth=self.max_depth,
+                    scale=1.0)
                 with self._lock:
                     self.metrics.append(metrics)
+                    self.metric_metrics.append(metric)
         if self._should_save(index):
             self._save_side_by_side(index, rgb, depth, gt, metrics)
 
@@ -181,7 +187,7 @@ class DepthRecorder:
         """Summary of everything recorded (plus ``extra`` fields)."""
         with self._lock:
             arrivals, latencies = list(self.arrivals), list(self.latencies_s)
-            metrics = list(self.metrics)
+            metrics, metric = list(self.metrics), list(self.metric_metrics)
         frames = len(arrivals)
         span = arrivals[-1] - arrivals[0] if frames > 1 else 0.0
         p50, p95 = (np.percentile(latencies, [50.0, 95.0]) * 1000.0).tolist() if latencies \
@@ -194,6 +200,9 @@ class DepthRecorder:
             'latency_ms_p95': p95,
             'abs_rel': summary.get('abs_rel'),
             'metrics_median_scaled': summary,
+            # the node's metres against the ground truth (its diagnostics say the scale's origin)
+            'abs_rel_metric': aggregate_metrics(metric)['abs_rel'] if metric else None,
+            'metrics_metric': aggregate_metrics(metric) if metric else {},
             'frames_with_ground_truth': len(metrics),
             'outputs_with_unknown_stamp': self.unknown_stamps,
             'side_by_side_images': self.saved_images,

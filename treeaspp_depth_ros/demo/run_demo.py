@@ -127,7 +127,7 @@ def _stream(args, dataset, node: NodeProcess, output: Path, weights: Path,
         diag = recorder.diagnostics
         sent = len(camera.sent)
         received_by_node = int(diag.get('frames_received', recorder.frames))
-        return recorder.report(
+        report = recorder.report(
             frames_sent=sent,
             dropped=sent - recorder.frames,
             dropped_by_node=int(diag.get('frames_dropped', 0)),
@@ -137,8 +137,13 @@ def _stream(args, dataset, node: NodeProcess, output: Path, weights: Path,
             input_size=diag.get('input_size'),
             input_size_source=diag.get('input_size_source'),
             depth_scale=diag.get('depth_scale'), scale_is_metric=diag.get('scale_is_metric'),
+            scale_origin=diag.get('scale_origin'),
             source=dataset.name, image_size=f'{dataset.width}x{dataset.height}',
             camera_rate_hz=args.rate)
+        # inference.NO_SCALE (not imported: torch): depth x 1.0, no metric figure to give
+        if report['scale_origin'] in (None, 'none'):
+            report['abs_rel_metric'], report['metrics_metric'] = None, {}
+        return report
     finally:
         rclpy.try_shutdown(context=context)
 
@@ -185,7 +190,9 @@ def _print_summary(report: dict, path: Path) -> None:
         print(f'[demo] the node itself (its diagnostics): latency p50 {diag["latency_ms_p50"]} '
               f'ms, p95 {diag.get("latency_ms_p95", "n/a")} ms, inference p50 '
               f'{diag.get("inference_ms_p50", "n/a")} ms')
-    print(f'[demo] median-scaled AbsRel {fmt(report["abs_rel"], ".3f")} over '
+    print(f'[demo] median-scaled AbsRel {fmt(report["abs_rel"], ".3f")}, metric AbsRel '
+          f'{fmt(report.get("abs_rel_metric"), ".3f")} (the node\'s metres: depth_scale '
+          f'{report.get("depth_scale")}, {report.get("scale_origin")}) over '
           f'{report["frames_with_ground_truth"]} frames with ground truth')
     print(f'[demo] wrote {path}, {len(report["side_by_side_images"])} side-by-side images'
           + (f', {report["point_cloud"]["file"]}' if report['point_cloud'] else ''))

@@ -187,6 +187,10 @@ class DepthNodeCore:
             log.info(f'metric scale from the floor: camera {config.camera_height:g} m above '
                      f'it, looking {config.camera_pitch_deg:g} deg down; depth is published '
                      'once a floor has been seen')
+        elif estimator.scale_synthetic:
+            log.warning(f'depth_scale {estimator.depth_scale:g} was {estimator.scale_origin}: '
+                        'not metric for a real camera; run `treeaspp-depth calibrate-scale` on '
+                        'a recording of this camera or set depth_scale')
         elif not estimator.scale_is_metric:
             log.warning('no calibrated depth scale (checkpoint has none and depth_scale is 0): '
                         'depth is published with scale 1.0 and is only correct up to scale; '
@@ -495,6 +499,7 @@ class DepthNodeCore:
             'cpu_threads': self._cpu_threads,
             'depth_scale': f'{estimator.depth_scale:g}',
             'scale_is_metric': str(estimator.scale_is_metric).lower(),
+            'scale_origin': estimator.scale_origin,
             **self._weights_origin,
         }
         details.update(self._motion_details(config))
@@ -502,7 +507,7 @@ class DepthNodeCore:
         if floor is not None:
             scale, spread = floor.scale, floor.spread
             details.update(
-                scale_source='camera_height',
+                scale_source='camera_height', scale_origin='the floor and camera_height',
                 depth_scale='unknown (no floor seen yet)' if scale is None else f'{scale:g}',
                 scale_is_metric=str(scale is not None).lower(),
                 floor_frames=floor.frames_with_floor,

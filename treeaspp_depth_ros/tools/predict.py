@@ -86,9 +86,12 @@ def run(args: argparse.Namespace) -> int:
 def scale_text(estimator: DepthEstimator, weights: Path) -> str:
     """Say which scale multiplies the depth and where it came from (a sidecar changes it)."""
     sidecar = scale_sidecar_path(weights)
-    if not estimator.scale_is_metric:
+    if not estimator.has_depth_scale:
         return ('depth up to scale: the weights have no calibrated scale (see '
                 '`treeaspp-depth calibrate-scale`)')
+    if estimator.scale_synthetic:
+        return (f'depth scale {estimator.depth_scale:.6g} {estimator.scale_origin}: not metric '
+                'for a real camera (run `treeaspp-depth calibrate-scale` on its recording)')
     if read_scale_sidecar(weights) is not None:
         return (f'depth scale {estimator.depth_scale:.6g} from the sidecar {sidecar} (it '
                 "overrides the weights' own; delete it to use theirs)")

@@ -23,7 +23,8 @@ import numpy as np
 from treeaspp_depth_ros.bag import evaluation
 from treeaspp_depth_ros.bag.metric_scale import calibrate
 from treeaspp_depth_ros.checkpoint import (CheckpointError, depth_net_from_checkpoint,
-                                           load_checkpoint, load_pose_net, save_checkpoint)
+                                           load_checkpoint, load_pose_net, save_checkpoint,
+                                           scale_origin_entries)
 from treeaspp_depth_ros.data import DataError
 from treeaspp_depth_ros.data.records import Dataset
 from treeaspp_depth_ros.demo.sources import synthetic_dataset
@@ -75,9 +76,10 @@ def slim_and_calibrate(best: Path, target: Path, frames: Iterable, source: str,
     if not np.isfinite(scale) or scale <= 0:
         raise CheckpointError(f'calibrating {best} gave an unusable scale {scale}')
     info = {'depth_scale': scale, 'scale_ratio_cv': float(result['scale_ratio_cv']),
-            'frames': int(result['frames']), 'source': source}
+            'frames': int(result['frames']), 'source': source, 'method': 'ground-truth'}
     save_checkpoint(target, net.half(), pose_net.half(), depth_scale=scale,
-                    depth_scale_calibration=info, config=config, metrics=checkpoint.get('metrics'),
+                    depth_scale_calibration=info, **scale_origin_entries(info), config=config,
+                    metrics=checkpoint.get('metrics'),
                     train_time_s=checkpoint.get('train_time_s'), **metadata)
     return info
 
