@@ -8,6 +8,7 @@ input is a DataError / ConfigError / CheckpointError before training starts.
 """
 
 from pathlib import Path
+import re
 from typing import Dict, List, Optional
 
 import cv2
@@ -367,3 +368,50 @@ def test_finetuning_the_demo_weights_on_an_unseen_room_lowers_its_abs_rel(tmp_pa
     print(f'room {FIRST_ROOM}: AbsRel {result["before"]:.3f} -> {result["after"]:.3f} in '
           f'{RECIPE["steps"]} steps ({result["train_s"]:.0f} s)')
     assert result['after'] <= 0.7 * result['before']
+
+
+def test_finetuning_carries_the_init_scale_marked_inherited_and_prints_before_and_after(
+        tmp_path, capsys):
+    """best.pth keeps model.init's depth_scale (named inherited); validation before -> after."""
+    from treeaspp_depth_ros.checkpoint import write_scale_sidecar
+    from treeaspp_depth_ros.inference import DepthEstimator
+    bag = record_room(tmp_path / 'room', FIRST_ROOM + 2, frames=10)
+    trainer = Trainer(finetune_config(bag, tmp_path / 'run', steps=2, warmup=0,
+                                      init=DEMO_WEIGHTS))
+    try:
+        best = trainer.fit()
+    finally:
+        trainer.close()
+    out = capsys.readouterr().out
+    assert f'writing the run to {(tmp_path / "run").resolve()}' in out
+    before = re.search(r'validation before training \(model.init weights\): AbsRel '
+                       r'([0-9.]+)', out)
+    assert before, out
+    assert (f'validation: AbsRel {before.group(1)}, d1 ' in out and
+            '(model.init) -> AbsRel ' in out and '(best.pth, step ' in out), out
+    demo = load_checkpoint(DEMO_WEIGHTS)
+    for name in ('best.pth', 'last.pth'):
+        ckpt = load_checkpoint(tmp_path / 'run' / name)
+        assert ckpt['depth_scale'] == pytest.approx(demo['depth_scale'])
+        assert ckpt['depth_scale_inherited'] is True and ckpt['depth_scale_synthetic'] is True
+        assert ckpt['depth_scale_origin'].startswith(
+            f'inherited from {DEMO_WEIGHTS} (calibrated on synthetic rooms')
+        assert ckpt['depth_scale_origin'].endswith('recalibrate when the camera changes')
+    assert best.name == 'best.pth'
+    estimator = DepthEstimator(best, device='cpu')
+    assert estimator.depth_scale == pytest.approx(demo['depth_scale'])
+    assert estimator.scale_synthetic and not estimator.scale_is_metric  # still synthetic
+    # an init with its own calibration (a sidecar, as calibrate-scale --sidecar writes): that
+    # one is inherited, and it is metric
+    init = tmp_path / 'init.pt'
+    init.write_bytes(best.read_bytes())
+    write_scale_sidecar(init, {'depth_scale': 4.5, 'method': 'ground-truth', 'frames': 30,
+                               'source': 'bag rec (/camera/image_raw, /camera/depth)'})
+    again = Trainer(finetune_config(bag, tmp_path / 'run2', steps=1, init=init))
+    try:
+        assert again.inherited_scale['depth_scale'] == 4.5
+        assert again.inherited_scale['depth_scale_synthetic'] is False
+        assert 'sidecar init.pt.scale.yaml: calibrated on bag rec' in \
+            again.inherited_scale['depth_scale_origin']
+    finally:
+        again.close()

@@ -14,7 +14,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from treeaspp_depth_ros.checkpoint import (describe_init, init_from_checkpoint, load_checkpoint,
-                                           save_checkpoint)
+                                           read_scale_sidecar, save_checkpoint,
+                                           scale_provenance, sidecar_provenance)
 from treeaspp_depth_ros.compute import resolve_device, torch_dtype
 from treeaspp_depth_ros.inference import DepthEstimator
 from treeaspp_depth_ros.losses import LossWeights, SelfSupervisedLoss
@@ -50,13 +51,19 @@ class Trainer:
         self.val_set = build_val_set(config) if self.dist.is_main else None
         depth_net, pose_net = build_networks(config['model'])
         self.init_summary: Optional[Dict[str, Any]] = None
+        #: the model.init checkpoint's depth scale, carried into best.pth and last.pth
+        self.inherited_scale: Dict[str, Any] = {}
         if config['model']['init']:
+            init = load_checkpoint(config['model']['init'])
             self.init_summary = init_from_checkpoint(
-                load_checkpoint(config['model']['init']),
-                {'depth_net': depth_net, 'pose_net': pose_net})
+                init, {'depth_net': depth_net, 'pose_net': pose_net})
+            self.inherited_scale = inherit_depth_scale(init, config['model']['init'])
             if self.dist.is_main:
                 print(f'model.init {config["model"]["init"]}:\n'
                       f'{describe_init(self.init_summary)}')
+                if self.inherited_scale:
+                    print(f'depth_scale {self.inherited_scale["depth_scale"]:.6g} '
+                          f'{self.inherited_scale["depth_scale_origin"]}')
         model: nn.Module = SfMModel(depth_net, pose_net, train['channels_last'])
         if config['model']['sync_bn'] and self.dist.enabled:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -106,6 +113,8 @@ class Trainer:
         self.step_in_epoch = 0
         self.global_step = 0
         self.best_abs_rel = math.inf
+        self.best_metrics: Dict[str, Any] = {}  # the validation best.pth was saved at
+        self.init_metrics: Optional[Dict[str, Any]] = None  # validation of the init weights
         self.train_time_s = 0.0
         self.nonfinite_total = 0
         self.nonfinite_streak = 0
@@ -129,7 +138,9 @@ class Trainer:
                 'scaler': self.scaler.state_dict(), 'rng': rng,
                 'best_abs_rel': self.best_abs_rel, 'train_time_s': self.train_time_s,
                 'nonfinite_steps': self.nonfinite_total, 'metrics': self.metrics,
-                'val_history': self.val_history, 'world_size': self.dist.world_size}
+                'val_history': self.val_history, 'world_size': self.dist.world_size,
+                'best_metrics': self.best_metrics, 'init_metrics': self.init_metrics,
+                **self.inherited_scale}
 
     def save(self, name: str, resumable: Optional[bool] = None) -> Path:
         """
@@ -171,6 +182,8 @@ class Trainer:
         self.nonfinite_total = ckpt.get('nonfinite_steps', 0)
         self.metrics = ckpt.get('metrics', {})
         self.val_history = list(ckpt.get('val_history', []))
+        self.best_metrics = dict(ckpt.get('best_metrics') or {})
+        self.init_metrics = ckpt.get('init_metrics')
         if ckpt.get('world_size', 1) != self.dist.world_size and self.step_in_epoch:
             # the per-rank sample order depends on the world size: restart the epoch
             self.step_in_epoch = 0
@@ -291,6 +304,9 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.dist.is_main:
             (self.out / 'config.yaml').write_text(dump(self.config))
+            print(f'writing the run to {self.out.resolve()}', flush=True)
+            if self.init_summary is not None and self.global_step == 0:
+                self._validate_init_weights()
             if train['tensorboard']:
                 from torch.utils.tensorboard import SummaryWriter
                 self.writer = SummaryWriter(str(self.out / 'tensorboard'))
@@ -325,8 +341,34 @@ class Trainer:
             if self.writer is not None:
                 self.writer.close()
         barrier(self.dist)
+        if self.dist.is_main:
+            print(self.validation_summary(), flush=True)
         best = self.out / 'best.pth'
         return best if best.is_file() else self.out / 'last.pth'
+
+    def _validate_init_weights(self) -> None:
+        """Score model.init's weights before the first step: what fine-tuning must beat."""
+        result = self.validate()
+        if result is None:
+            return
+        self.init_metrics = dict(result['median'], num_images=result['num_images'])
+        print(f'validation before training (model.init weights): AbsRel '
+              f'{self.init_metrics["abs_rel"]:.4f}, d1 {self.init_metrics["a1"]:.4f} on '
+              f'{result["num_images"]} images', flush=True)
+
+    def validation_summary(self) -> str:
+        """One console line: validation AbsRel before (model.init) and after (best.pth)."""
+        if self.val_set is None:
+            return ('no validation set (val.format none): best.pth is the last step; score it '
+                    'with `treeaspp-depth bag-eval` on a recording with depth')
+        if not self.best_metrics:
+            return 'no validation ran (training ended before the first epoch did)'
+        after = (f'AbsRel {self.best_metrics["abs_rel"]:.4f}, d1 {self.best_metrics["a1"]:.4f} '
+                 f'(best.pth, step {self.best_metrics["step"]})')
+        if self.init_metrics is None:
+            return f'validation: {after}'
+        return (f'validation: AbsRel {self.init_metrics["abs_rel"]:.4f}, d1 '
+                f'{self.init_metrics["a1"]:.4f} before (model.init) -> {after}')
 
     def _run_epoch(self, bar: Progress, images_per_step: int, max_steps: int) -> bool:
         train = self.config['train']
@@ -381,13 +423,15 @@ class Trainer:
                     self.writer.add_scalar(f'val/{key}', value, self.global_step)
             if self.metrics['abs_rel'] < self.best_abs_rel:
                 self.best_abs_rel = self.metrics['abs_rel']
+                self.best_metrics = dict(self.metrics)
                 self.save('best', resumable=False)
         self.save('last')
         if self.dist.is_main:
             summary = {'step': self.global_step, 'epoch': self.epoch,
                        'train_time_s': self.train_time_s, 'best_abs_rel': self.best_abs_rel,
                        'last_metrics': self.metrics, 'nonfinite_steps': self.nonfinite_total,
-                       'val_history': self.val_history}
+                       'val_history': self.val_history, 'best_metrics': self.best_metrics,
+                       'init_metrics': self.init_metrics}
             if self.init_summary is not None:
                 summary['init'] = {'checkpoint': str(self.config['model']['init']), **{
                     net: {what: len(keys) for what, keys in parts.items()}
@@ -397,6 +441,27 @@ class Trainer:
 
     def close(self) -> None:
         cleanup(self.dist)
+
+
+def inherit_depth_scale(init: Dict[str, Any], path: Any) -> Dict[str, Any]:
+    """
+    Carry model.init's depth scale (its sidecar first) into the run, marked as inherited.
+
+    Fine-tuning on the same camera keeps the scale only approximately, so the origin says so;
+    a scale from synthetic rooms stays not metric. {} when the init weights have none.
+    """
+    scale = read_scale_sidecar(path)
+    if scale is not None:
+        origin, synthetic = sidecar_provenance(path)
+    elif init.get('depth_scale') is not None:
+        scale = float(init['depth_scale'])
+        origin, synthetic = scale_provenance(init)
+    else:
+        return {}
+    return {'depth_scale': scale, 'depth_scale_synthetic': synthetic,
+            'depth_scale_origin': f'inherited from {path} ({origin}); fine-tuning keeps it '
+                                  'only approximately: recalibrate when the camera changes',
+            'depth_scale_inherited': True}
 
 
 def _local_rank() -> int:
