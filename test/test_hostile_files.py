@@ -62,6 +62,28 @@ def _bag(path: Path, frames, storage: str = 'sqlite3') -> Path:
     return path
 
 
+def _advises_unsafe_loading(message: str) -> bool:
+    """Whether a message passes on torch's advice: weights_only=False, or an allowlist."""
+    return any(advice in message for advice in (
+        'weights_only=False', 'set to `False`', 'add_safe_globals', 'safe_globals('))
+
+
+@pytest.mark.parametrize('kind', ['text file', 'pickled code'])
+def test_convert_checkpoint_never_suggests_weights_only_false(tmp_path, capsys, kind):
+    """Torch's message says to retry with weights_only=False: ours gives the reason only."""
+    path = tmp_path / 'in.pth'
+    marker = tmp_path / 'code_ran'
+    if kind == 'text file':
+        path.write_text('# a config, not weights\n')
+    else:
+        torch.save({'state_dict': {}, 'extra': Payload(marker)}, path)
+    err = _fails(capsys, ['convert-checkpoint', '--from', 'sc-sfmlearner', str(path),
+                          str(tmp_path / 'out.pth')], str(path))
+    assert not _advises_unsafe_loading(err), err
+    assert ('Unsupported operand' if kind == 'text file' else 'arbitrary code') in err
+    assert not marker.exists() and not (tmp_path / 'out.pth').exists()
+
+
 def _fails(capsys, argv, *words) -> str:
     assert main(argv) == 1
     err = capsys.readouterr().err
@@ -73,9 +95,9 @@ def _fails(capsys, argv, *words) -> str:
 
 @pytest.mark.parametrize('kind, words', [
     ('zero-byte', ['file is empty (0 bytes']),
-    ('truncated', ['truncated or corrupt']),
-    ('random bytes', ['truncated or corrupt']),
-    ('text file', ['truncated or corrupt']),
+    ('truncated', ['truncated, corrupt']),
+    ('random bytes', ['truncated, corrupt']),
+    ('text file', ['truncated, corrupt', 'Unsupported operand']),
     ('pickled code', ['weights_only=True', 'arbitrary code', 'posix.system']),
 ])
 def test_broken_checkpoints_are_refused_with_the_reason(baseline_weights, tmp_path, capsys,
@@ -99,6 +121,7 @@ def test_broken_checkpoints_are_refused_with_the_reason(baseline_weights, tmp_pa
     for word in words:
         assert word in str(caught.value)
     assert str(path) in str(caught.value) and not marker.exists()
+    assert not _advises_unsafe_loading(str(caught.value))
     image = tmp_path / 'image.png'
     cv2.imwrite(str(image), np.zeros((48, 64, 3), np.uint8))
     _fails(capsys, ['predict', '--weights', str(path), str(image), '--output-dir',

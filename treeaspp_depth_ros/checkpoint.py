@@ -74,9 +74,34 @@ def save_checkpoint(path: PathLike, depth_net: DepthNet, pose_net: Optional[Pose
     return Path(path)
 
 
+def torch_load_reason(error: Exception) -> str:
+    """
+    Torch's own reason a ``torch.load(weights_only=True)`` failed, without its advice.
+
+    Torch's message suggests re-running with ``weights_only=False``, which executes whatever
+    the file pickled: never what a user of a weights file should be told. Kept: the
+    unpickler's finding ("Unsupported operand 35", "Unsupported global: GLOBAL os.system").
+    """
+    text = str(error)
+    if 'Weights only load failed' not in text:
+        first = text.splitlines()[0] if text else ''
+        if not first or 'weights_only' in first:  # advice, not a reason
+            return type(error).__name__
+        return f'{type(error).__name__}: {first}'
+    if 'WeightsUnpickler error:' in text:
+        text = text.split('WeightsUnpickler error:', 1)[1]
+    advice = ('Weights only load failed', 'Check the documentation', 'Please file an issue',
+              '(1)', '(2)', 'weights_only')
+    for line in (part.strip() for part in text.splitlines()):
+        if line and not line.startswith(advice):
+            return line.split(' was not an allowed global')[0].split('. Please use')[0] \
+                .rstrip('.')
+    return type(error).__name__
+
+
 def _unreadable(path: Path, error: Exception) -> str:
-    return (f'cannot read {path}: not a readable PyTorch checkpoint (truncated or corrupt?): '
-            f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}')
+    return (f'cannot read {path}: not a readable PyTorch checkpoint (truncated, corrupt or '
+            f'another kind of file): {torch_load_reason(error)}')
 
 
 def load_checkpoint(path: PathLike) -> Dict[str, Any]:
@@ -92,8 +117,8 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
     except pickle.UnpicklingError as error:
         # weights_only refused a pickled global (a class or function): code would run if it
         # were loaded; other unpickling errors are plain corruption, reported below
-        found = next((line.strip() for line in str(error).splitlines() if 'GLOBAL' in line), '')
-        if not found:
+        found = torch_load_reason(error)
+        if 'GLOBAL' not in found:
             raise CheckpointError(_unreadable(path, error)) from None
         raise CheckpointError(
             f'refused to load {path}: it contains pickled Python objects, which '

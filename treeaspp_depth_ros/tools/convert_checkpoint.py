@@ -7,7 +7,7 @@ from typing import Dict
 import torch
 
 from ..checkpoint import CheckpointError, depth_net_from_checkpoint, FORMAT, save_checkpoint
-from ..checkpoint import load_pose_net
+from ..checkpoint import load_pose_net, torch_load_reason
 from ..cli import CommandError
 from ..model import PoseNet
 
@@ -38,8 +38,13 @@ def _read(path: Path) -> dict:
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # noqa: B902 - torch raises many types for bad files
-        raise CommandError(f'cannot read {path} as a PyTorch checkpoint with '
-                           f'weights_only=True: {str(error).splitlines()[0]}') from None
+        reason = torch_load_reason(error)
+        if 'GLOBAL' in reason:
+            raise CommandError(f'refused to read {path}: it holds pickled Python objects '
+                               f'({reason}), and loading those can run arbitrary code; only '
+                               'tensors and plain values are read') from None
+        raise CommandError(f'cannot read {path} as a PyTorch checkpoint (a text file, a '
+                           f'truncated download, another format?): {reason}') from None
     if isinstance(data, dict) and isinstance(data.get('state_dict'), dict):
         return data['state_dict']
     if isinstance(data, dict) and all(isinstance(v, torch.Tensor) for v in data.values()):
