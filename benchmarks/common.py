@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from treeaspp_depth_ros.files import atomic_write_text
+from treeaspp_depth_ros.model.cost import interleaved_times_ms
 
 #: the committed figures the docs quote: written only when --output names them
 RESULTS = Path(__file__).resolve().parent / 'results'
@@ -70,18 +71,7 @@ def machine_info() -> Dict[str, Any]:
 
 def time_calls(fn: Callable[[], Any], runs: int, warmup: int = 2) -> List[float]:
     """Wall times in milliseconds of `runs` calls after `warmup` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
+    return interleaved_times_ms({'call': fn}, runs, warmup)['call']
 
 
 def percentile(values: List[float], q: float) -> float:
