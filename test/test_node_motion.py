@@ -120,6 +120,12 @@ def test_odometry_and_confidence_over_dds(probe, tmp_path, video):
         diag = node.diag_after(lambda d: int(d['pose_pairs']) >= 5)
         assert float(diag['pose_ms_mean']) > 0 and diag['odom_resets'] == '0', diag
 
+        # a frame the camera sent but the node never saw (dropped): the pair is just longer
+        image = stream.send(jump_s=0.1)
+        message = _by_stamp(odom, _stamp(image), probe)
+        assert np.reshape(message.twist.covariance, (6, 6))[0, 0] < 1e6
+        measured[-1] = (message, None)
+
         # a stamp jump: not measured, the pose holds, the twist is unknown, confidence 0
         image = stream.send(jump_s=5.0)
         message = _by_stamp(odom, _stamp(image), probe)
