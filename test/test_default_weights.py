@@ -78,6 +78,9 @@ def test_recipe_stages_chain_resume_and_write_their_trajectory(tmp_path, monkeyp
     assert second['val_history'][-1]['num_images'] == 20  # frames 800-899, every 5th
     ckpt = load_checkpoint(output)
     assert ckpt['variant'] == 'baseline' and '7-Scenes' in ckpt['trained_on']
+    # the scale calibrated here, on the training split's Kinect depth: not the stage's inherited
+    assert ckpt['depth_scale_origin'].startswith('calibrated on 7-Scenes redkitchen frames')
+    assert ckpt['depth_scale_synthetic'] is False and 'depth_scale_inherited' not in ckpt
     assert ckpt['depth_net']['encoder.encoder.conv1.weight'].dtype == torch.float16
     # a second run finds both stages done and trains nothing
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob('last.pth')}
