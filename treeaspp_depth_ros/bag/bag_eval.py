@@ -23,7 +23,7 @@ import numpy as np
 from treeaspp_depth_ros.bag import bagio, evaluation, record, report
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.cli_options import (add_backend_option, add_input_size_option,
-                                            add_weights_option)
+                                            add_weights_option, backend_for)
 from treeaspp_depth_ros.conversions.camera_info import camera_info_to_K
 from treeaspp_depth_ros.conversions.stamps import make_header
 from treeaspp_depth_ros.node import params
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                         'live passes it to the node)')
     add_input_size_option(parser)
     parser.add_argument('--precision', choices=('fp32', 'fp16', 'bf16'), default='fp32')
-    add_backend_option(parser)
+    add_backend_option(parser, from_weights=True)
     parser.add_argument('--min-depth', type=float, default=0.1)
     parser.add_argument('--max-depth', type=float, default=10.0)
     parser.add_argument('--crop', choices=('none', 'eigen'), default='none',
@@ -271,6 +271,7 @@ def run_offline(args: argparse.Namespace, inputs: evaluation.EvalInputs,
 
 
 def run(args: argparse.Namespace) -> int:
+    args.backend = backend_for(args.weights, args.backend)  # an .onnx: an ONNX backend
     parameters = node_parameters(args)
     config = node_config(parameters)
     if args.min_depth <= 0 or args.max_depth <= args.min_depth:

@@ -33,7 +33,7 @@ from treeaspp_depth_ros.bag.metric_scale import (calibrate, calibrate_camera_hei
                                                  calibrate_odometry, FloorFrame, scale_interval)
 from treeaspp_depth_ros.cli import CommandError
 from treeaspp_depth_ros.cli_options import (add_backend_option, add_input_size_option,
-                                            add_weights_option)
+                                            add_weights_option, backend_for)
 from treeaspp_depth_ros.data.layouts import FORMATS, load_dataset
 from treeaspp_depth_ros.data.records import Dataset
 from treeaspp_depth_ros.files import atomic_write_text
@@ -95,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--report', type=Path, help='also write the calibration as JSON here')
     parser.add_argument('--dry-run', action='store_true', help='compute and print only')
     parser.add_argument('--device', default='cpu')
-    add_backend_option(parser)
+    add_backend_option(parser, from_weights=True)
     add_input_size_option(parser, what='; use the size the node will run at: the scale '
                           'depends on it')
     parser.add_argument('--min-depth', type=float, default=0.1)
@@ -264,7 +264,8 @@ def run(args: argparse.Namespace) -> int:
     previous = checkpoint.get('depth_scale')
     # depth_scale=1.0: raw network depth, whatever scale the checkpoint stores already.
     estimator = make_estimator(str(weights), args.device, args.input_size, 'fp32',
-                               depth_scale=1.0, backend=args.backend)
+                               depth_scale=1.0,
+                               backend=backend_for(args.weights, args.backend))
     print(f'[calibrate-scale] {estimator.describe()}', flush=True)
     results, details, extras = _calibrate(args, estimator, checkpoint)
     scale = float(results['global_scale'])
