@@ -59,7 +59,8 @@ def headline(report: Dict[str, object]) -> Dict[str, object]:
         'ate_sim_over_length': odometry.get('ate_sim_over_length'),
         'path_length_m': odometry.get('trajectory_length_m'),
         'estimated_length_m': odometry.get('estimated_length_m'),
-        'rpe': odometry.get('rpe'), 'resets': odometry.get('resets'),
+        'rpe': odometry.get('rpe'), 'rpe_similarity': odometry.get('rpe_similarity'),
+        'resets': odometry.get('resets'),
         'sparsification_gain_at_20pct_vs_oracle': confidence.get('gain_at_20pct_vs_oracle'),
         'ause_vs_oracle': confidence.get('ause_vs_oracle'),
         'ause_random_vs_oracle': confidence.get('ause_random_vs_oracle'),
@@ -84,8 +85,9 @@ def synthetic(weights: Path, seeds: List[int], scratch: Path) -> Dict[str, objec
     keys = ('ate_sim_over_length', 'sparsification_gain_at_20pct_vs_oracle', 'ause_vs_oracle',
             'ause_random_vs_oracle')
     mean = {k: float(np.mean([w[k] for w in walks.values()])) for k in keys}
-    mean['rpe_translation_error_ratio'] = float(np.mean(
-        [w['rpe']['translation_error_ratio'] for w in walks.values()]))
+    for kind in ('rpe', 'rpe_similarity'):
+        mean[f'{kind}_translation_error_ratio'] = float(np.mean(
+            [w[kind]['translation_error_ratio'] for w in walks.values()]))
     return {'walks': walks, 'mean': mean}
 
 

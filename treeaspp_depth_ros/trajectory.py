@@ -66,7 +66,8 @@ def trajectory_errors(poses: np.ndarray, truth: np.ndarray) -> Dict[str, object]
     """
     ATE after a similarity alignment (shape of the path) and after a rigid one (its metres).
 
-    Also the RPE per frame, both path lengths and `ate_sim_over_length`, the similarity ATE as
+    Also the RPE per frame, as measured and with the similarity's scale (for a path whose
+    metres are not known), both path lengths and `ate_sim_over_length`, the similarity ATE as
     a fraction of the true path's length.
     """
     poses, truth = np.asarray(poses, dtype=np.float64), np.asarray(truth, dtype=np.float64)
@@ -75,11 +76,14 @@ def trajectory_errors(poses: np.ndarray, truth: np.ndarray) -> Dict[str, object]
                          f'{poses.shape} and {truth.shape}')
     length = path_length(truth)
     similarity = _ate(poses, truth, with_scale=True)
+    rescaled = poses.copy()
+    rescaled[:, :3, 3] *= similarity['scale']
     return {
         'frames': len(poses),
         'ate_similarity': similarity,
         'ate_rigid': _ate(poses, truth, with_scale=False),
         'rpe': relative_errors(poses, truth),
+        'rpe_similarity': relative_errors(rescaled, truth),
         'trajectory_length_m': length,
         'estimated_length_m': path_length(poses),
         'ate_sim_over_length': similarity['rmse_m'] / length if length > 0 else float('nan'),

@@ -525,18 +525,19 @@ class DepthNodeCore:
         motion = self._motion
         if motion is None:
             return {'pose_network': f'none: {self._motion_note}'}
+        resets = dict(motion.resets)  # one copy: the worker may add a reason meanwhile
         details = {
             'pose_network': 'loaded',
             'odometry': 'on' if config.publish_odometry else 'off',
             'pose_pairs': motion.pairs,
             'pose_ms_mean': f'{1000 * motion.pose_seconds / motion.pairs:.1f}'
             if motion.pairs else '',
-            'odom_resets': sum(count for reason, count in motion.resets.items()
+            'odom_resets': sum(count for reason, count in resets.items()
                                if reason != 'first_frame'),
             'min_confidence': f'{config.min_confidence:g}',
         }
         details.update({f'odom_resets_{reason}': count
-                        for reason, count in sorted(motion.resets.items())})
+                        for reason, count in sorted(resets.items())})
         if config.publish_odometry:
             x, y, z = motion.pose[:3, 3]
             details['odom_position_m'] = f'{x:.3f} {y:.3f} {z:.3f}'
