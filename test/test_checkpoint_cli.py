@@ -104,7 +104,7 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
         load_depth_net(good, variant='baseline')
     truncated = tmp_path / 'truncated.pth'
     truncated.write_bytes(good.read_bytes()[:100000])
-    with pytest.raises(CheckpointError, match='truncated or corrupt'):
+    with pytest.raises(CheckpointError, match='truncated, corrupt'):
         load_depth_net(truncated)
     with pytest.raises(CheckpointError, match='not found'):
         load_depth_net(tmp_path / 'missing.pth')

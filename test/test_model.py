@@ -106,3 +106,13 @@ def test_identity_pose_head_starts_at_no_motion_and_keeps_feature_magnitude():
     assert inputs['identity'].abs().mean() > 5 * inputs['torch'].abs().mean()
     with pytest.raises(ValueError, match='pose head init'):
         PoseNet(head_init='zeros')
+
+
+def test_an_unreadable_imagenet_file_is_refused_without_unsafe_advice(tmp_path):
+    """``--model.pretrained FILE`` with a text file: the reason, never weights_only=False."""
+    from treeaspp_depth_ros.model.encoder import load_resnet18
+    text = tmp_path / 'resnet18.pth'
+    text.write_text('not weights\n')
+    with pytest.raises(ValueError) as caught:
+        load_resnet18(text)
+    assert str(text) in str(caught.value) and 'weights_only' not in str(caught.value)

@@ -6,6 +6,8 @@ from typing import Any, List, Optional, Union
 import torch
 from torch import nn
 
+from ..safe_load import torch_load_reason
+
 #: channels of the feature maps at 1/2, 1/4, 1/8, 1/16, 1/32
 RESNET18_CHANNELS = (64, 64, 128, 256, 512)
 
@@ -30,7 +32,11 @@ def load_resnet18(pretrained: Pretrained = None) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f'ImageNet weights file not found: {path}')
     model = torchvision.models.resnet18(weights=None)
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:  # noqa: B902 - torch raises many kinds for a bad file
+        raise ValueError(f'ImageNet weights file {path} cannot be read as weights: '
+                         f'{torch_load_reason(error)}') from None
     model.load_state_dict(state.get('state_dict', state) if isinstance(state, dict) else state)
     return model
 

@@ -6,10 +6,11 @@ from typing import Dict
 
 import torch
 
-from ..checkpoint import CheckpointError, depth_net_from_checkpoint, FORMAT, save_checkpoint
-from ..checkpoint import load_pose_net, torch_load_reason
+from ..checkpoint import (CheckpointError, depth_net_from_checkpoint, FORMAT, load_pose_net,
+                          save_checkpoint)
 from ..cli import CommandError
 from ..model import PoseNet
+from ..safe_load import torch_load_reason
 
 #: source -> (key prefix of the depth net, key prefix of the pose net, decoder upsampling)
 SOURCES = {
