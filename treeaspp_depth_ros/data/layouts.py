@@ -81,7 +81,7 @@ def describe_frames(dataset: Dataset, used: Optional[int] = None) -> str:
 
 def color_frames(src: Path, fmt: str = AUTO, limit: Optional[int] = None
                  ) -> Tuple[List[Path], str]:
-    """List a dataset folder's first `limit` colour frame files, and a line saying what they are."""
+    """List a dataset folder's first `limit` colour frames, and a line saying what they are."""
     dataset = load_color_frames(src, fmt)
     paths = [f.rgb_path for f in dataset.frames if f.rgb_path is not None]
     if limit is not None:
