@@ -88,7 +88,14 @@ def test_odometry_and_confidence_over_dds(probe, tmp_path, video):
         confidence = probe.subscribe(Image, f'{node.ns}/depth/confidence')
         assert probe.wait_for(
             lambda: probe.node.count_publishers(f'{node.ns}/odom') > 0, 10)
-        time.sleep(1.0)  # the node discovers both subscriptions
+        deadline = time.monotonic() + 60.0  # until the node has discovered both subscriptions
+        while time.monotonic() < deadline:
+            stamp = _stamp(stream.send())
+            if _by_stamp(odom, stamp, probe, 2.0) and _by_stamp(confidence, stamp, probe, 2.0):
+                break
+        else:
+            raise AssertionError('no odom and confidence within 60 s\n'
+                                 + node.process.log_text()[-2000:])
 
         measured = []
         for _ in range(5):
