@@ -110,8 +110,8 @@ class DepthNodeCore:
         # applied by the worker itself), so no frame mixes two parameter sets
         self._config = self._read_config()
 
-    def _apply_depth_scale(self, config: params.NodeConfig) -> None:
-        """Let the estimator choose the scale for a parameter set (once per set)."""
+    def _apply_parameter_set(self, config: params.NodeConfig) -> None:
+        """Apply a parameter set's scale and odometry limits (once per set, in the worker)."""
         # with the floor, raw network depth: _floor_metric scales every frame
         self._estimator.use_depth_scale(config.depth_scale if config.depth_scale > 0 else None,
                                         raw=self._floor is not None)
@@ -173,7 +173,7 @@ class DepthNodeCore:
                                             down_direction(config.camera_pitch_deg))
         self._motion = self._make_motion(config, estimator, weights)
         self._cpu_threads = torch.get_num_threads()
-        self._apply_depth_scale(config)
+        self._apply_parameter_set(config)
         log = self.get_logger()
         precision = config.precision if estimator.device.type == 'cuda' else 'fp32'
         self._weights_origin = weights_origin(estimator.checkpoint, weights)
@@ -353,7 +353,7 @@ class DepthNodeCore:
         taken = time.monotonic()
         config = self._config  # this frame's parameter set, all of it
         if config is not self._scaled_for:
-            self._apply_depth_scale(config)
+            self._apply_parameter_set(config)
         try:
             rgb = (compressed_msg_to_rgb if compressed else image_msg_to_rgb)(
                 msg, config.max_input_pixels)
@@ -407,7 +407,7 @@ class DepthNodeCore:
         The confidence map has the image's size; a frame without a measured pair (the first,
         a reset) gets 0 everywhere: no evidence either way.
         """
-        from ..motion import MotionFrame, twist
+        from ..motion import MotionFrame
         height, width = prediction.depth.shape
         want_pose = config.publish_odometry and (wanted('odom') or self._tf is not None)
         want_confidence = wanted('confidence') or config.min_confidence > 0
@@ -416,16 +416,16 @@ class DepthNodeCore:
                         stamp_to_ns(header.stamp), (width, height), K),
             scale, want_pose, want_confidence)
         if want_pose:
-            self._publish_odometry(result, header, config, twist)
+            self._publish_odometry(result, header, config)
         if not want_confidence:
             return None
         if result.confidence is None:
             return np.zeros((height, width), np.float32)
         return cv2.resize(result.confidence, (width, height), interpolation=cv2.INTER_LINEAR)
 
-    def _publish_odometry(self, result: Any, header: Any, config: params.NodeConfig,
-                          twist: Any) -> None:
+    def _publish_odometry(self, result: Any, header: Any, config: params.NodeConfig) -> None:
         from ..conversions.stamps import make_header
+        from ..motion import twist
         from .outputs import odometry_message
         motion = self._motion
         measured = result.relative is not None
